@@ -1,0 +1,5 @@
+import sys
+
+from llava_vitsplit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""The `llava-vitsplit` command line: one subcommand per module in `llava_vitsplit.commands`.
+
+Each command module defines `register(subparsers)`, which adds its parser and sets `func`.
+Modules import their heavy dependencies inside `func`, so `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = (
+    "llava_vitsplit.commands.presets",
+    "llava_vitsplit.commands.params",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llava-vitsplit",
+        description="LLaVA-1.5 with a ViT-Split projector, and ViT-Split dense heads.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
