@@ -10,7 +10,7 @@ from .convs import ConvFusion, DeformableConv3x3
 from .heads import ViTSplitHeads
 from .presets import PRESETS, ViTSplitPreset, get_preset, list_presets
 from .selection import SparseLayerGate, uniform_layer_ids
-from .trunk import FrozenTrunk
+from .trunk import FrozenTrunk, frozen_hidden_states
 from .vitsplit import ViTSplit, config_for_backbone
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "adapt_backbone",
     "build_backbone",
     "config_for_backbone",
+    "frozen_hidden_states",
     "get_preset",
     "list_presets",
     "load_backbone",

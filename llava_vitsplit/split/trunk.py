@@ -10,13 +10,31 @@ from torch import nn
 from .backbones import BackboneAdapter, adapt_backbone
 
 
-class FrozenTrunk(nn.Module):
-    """Owns the backbone, keeps it frozen and in eval mode, and returns the requested hidden states.
+@torch.no_grad()
+def frozen_hidden_states(
+    adapter: BackboneAdapter, pixel_values: torch.Tensor, needed: Iterable[int]
+) -> dict[int, torch.Tensor]:
+    """``{i: hs[i]}`` for every ``i`` in ``needed`` (``hs[0]`` = embedding output).
 
     Runs under ``torch.no_grad()`` and stops at the deepest requested state, so no activation is
-    kept for backward and no block past the split is computed twice. This is where ViT-Split's
-    training speed-up over full fine-tuning comes from.
+    kept for backward and no block past the last one needed is computed. This is where
+    ViT-Split's training speed-up over full fine-tuning comes from.
     """
+    needed = set(needed)
+    deepest = max(needed)
+    if deepest > adapter.num_layers:
+        raise ValueError(f"hidden state hs[{deepest}] requested from a {adapter.num_layers}-block backbone")
+    hidden = adapter.embed(pixel_values)
+    states = {0: hidden} if 0 in needed else {}
+    for index, block in enumerate(adapter.blocks[:deepest], start=1):
+        hidden = adapter.run_block(block, hidden)
+        if index in needed:
+            states[index] = hidden
+    return states
+
+
+class FrozenTrunk(nn.Module):
+    """Owns a backbone, keeps it frozen and in eval mode, and returns the requested hidden states."""
 
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
@@ -30,19 +48,5 @@ class FrozenTrunk(nn.Module):
         self.backbone.eval()  # frozen: no dropout or drop-path, whatever the rest of the model does
         return self
 
-    @torch.no_grad()
     def forward(self, pixel_values: torch.Tensor, needed: Iterable[int]) -> dict[int, torch.Tensor]:
-        """``{i: hs[i]}`` for every ``i`` in ``needed`` (``hs[0]`` = embedding output)."""
-        needed = set(needed)
-        deepest = max(needed)
-        if deepest > self.adapter.num_layers:
-            raise ValueError(
-                f"hidden state hs[{deepest}] requested from a {self.adapter.num_layers}-block backbone"
-            )
-        hidden = self.adapter.embed(pixel_values)
-        states = {0: hidden} if 0 in needed else {}
-        for index, block in enumerate(self.adapter.blocks[:deepest], start=1):
-            hidden = self.adapter.run_block(block, hidden)
-            if index in needed:
-                states[index] = hidden
-        return states
+        return frozen_hidden_states(self.adapter, pixel_values, needed)
