@@ -30,8 +30,12 @@ from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidde
 from .configuration import LlavaViTSplitConfig
 from .projectors import ViTSplitProjector, build_projector
 
-# Checkpoints written by transformers 4.x (``language_model.model.*`` at the top level) load as for Llava.
+# On disk, the weights use the layout transformers writes for Llava (``language_model.model.*``,
+# ``vision_tower.*``, ``multi_modal_projector.*`` at the top level), so folders go both ways.
 register_checkpoint_conversion_mapping("llava_vitsplit", get_checkpoint_conversion_mapping("llava"), overwrite=True)
+register_checkpoint_conversion_mapping(
+    "LlavaViTSplitModel", get_checkpoint_conversion_mapping("LlavaModel"), overwrite=True
+)
 
 
 class LlavaViTSplitPreTrainedModel(LlavaPreTrainedModel):
