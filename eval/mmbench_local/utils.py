@@ -5,7 +5,16 @@ from lmms_eval.tasks._task_utils.file_utils import generate_submission_file
 
 from llava_vitsplit.eval import mmbench
 
-ROW_COLUMNS = ("index", "question", "hint", *mmbench.OPTION_LETTERS, "answer", "category", "L2-category", "split")
+ROW_COLUMNS = (
+    "index",
+    "question",
+    "hint",
+    *mmbench.OPTION_LETTERS,
+    "answer",
+    "category",
+    "L2-category",
+    "split",
+)
 
 
 def mmbench_doc_to_visual(doc):
@@ -28,7 +37,12 @@ def mmbench_accuracy(items):
 
 
 def mmbench_submission(items, args):
-    table = pd.DataFrame([{key: value for key, value in item.items() if key not in ("prediction", "options")} for item in items])
+    table = pd.DataFrame(
+        [
+            {key: value for key, value in item.items() if key not in ("prediction", "options")}
+            for item in items
+        ]
+    )
     table["index"] = table["index"].astype("int64")
     answers = {int(item["index"]): item["prediction"] for item in items}
     path = generate_submission_file("mmbench_en_dev_local_results.xlsx", args)

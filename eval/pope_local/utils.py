@@ -21,7 +21,12 @@ def pope_process_results(doc, results):
     label = doc["answer"].strip().lower()
     if label not in ("yes", "no"):
         raise ValueError(f"POPE question {doc['question_id']}: answer must be yes/no, got {doc['answer']!r}")
-    item = {"question_id": doc["question_id"], "category": doc["category"], "prediction": parse_yes_no(results[0]), "label": label}
+    item = {
+        "question_id": doc["question_id"],
+        "category": doc["category"],
+        "prediction": parse_yes_no(results[0]),
+        "label": label,
+    }
     return dict.fromkeys(METRICS, item)
 
 
@@ -30,7 +35,8 @@ def _pooled(items):
 
 
 def _category_f1(items, category):
-    return _pooled([item for item in items if item["category"] == category]).f1
+    chosen = [item for item in items if item["category"] == category]
+    return _pooled(chosen).f1 if chosen else float("nan")  # NaN, not 0: the category was not evaluated
 
 
 def pope_accuracy(items):
@@ -66,4 +72,6 @@ def pope_f1_random(items):
 
 
 def pope_f1_category_mean(items):
-    return summarize_pope((item["category"], item["prediction"], item["label"]) for item in items)["category_mean"]["f1"]
+    return summarize_pope((item["category"], item["prediction"], item["label"]) for item in items)[
+        "category_mean"
+    ]["f1"]

@@ -16,7 +16,9 @@ EVAL_COMMAND_MODULES = (
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="benchmark evaluation: answer files, scoring, local benchmark data")
+    parser = subparsers.add_parser(
+        "eval", help="benchmark evaluation: answer files, scoring, local benchmark data"
+    )
     eval_subparsers = parser.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND", required=True)
     for module_name in EVAL_COMMAND_MODULES:
         importlib.import_module(module_name).register(eval_subparsers)

@@ -7,7 +7,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("merge-answers", help="merge per-chunk answer JSONL files")
     parser.add_argument("chunk_files", nargs="+", help="answer files of the chunks")
     parser.add_argument("--output-file", required=True, help="merged answers JSONL")
-    parser.add_argument("--question-file", help="order by this question file and require every question answered")
+    parser.add_argument(
+        "--question-file", help="order by this question file and require every question answered"
+    )
     parser.set_defaults(func=run)
 
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("export-data", help="write a benchmark's Hub data as local parquet for eval/ tasks")
+    parser = subparsers.add_parser(
+        "export-data", help="write a benchmark's Hub data as local parquet for eval/ tasks"
+    )
     parser.add_argument("--benchmark", required=True, choices=("pope", "vqav2", "mmbench"))
     parser.add_argument(
         "--from", dest="source", required=True,
         help="Hub dataset id (needs network), a local snapshot of the Hub repository, or a save_to_disk folder",
     )  # fmt: skip
     parser.add_argument("--out", required=True, help="data root; the eval/ task YAMLs read eval/data")
-    parser.add_argument("--config", help="dataset config, if not the Hub's (pope/vqav2: default, mmbench: en)")
-    parser.add_argument("--split", help="split to copy, if not the Hub's (pope: test, vqav2: validation, mmbench: dev)")
+    parser.add_argument(
+        "--config", help="dataset config, if not the Hub's (pope/vqav2: default, mmbench: en)"
+    )
+    parser.add_argument(
+        "--split", help="split to copy, if not the Hub's (pope: test, vqav2: validation, mmbench: dev)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -33,7 +33,9 @@ def _parse_line(path: Path, line_number: int, line: str) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise EvalFileError(f"{path}:{line_number}: not valid JSON ({error.msg} at column {error.colno})") from error
+        raise EvalFileError(
+            f"{path}:{line_number}: not valid JSON ({error.msg} at column {error.colno})"
+        ) from error
     if not isinstance(record, dict):
         raise EvalFileError(f"{path}:{line_number}: expected a JSON object, got {type(record).__name__}")
     return record
@@ -113,7 +115,9 @@ def read_answers(path: str | Path, repair: bool = False) -> dict:
     tail = data[complete_end:]
     if tail.strip():
         if not repair:
-            raise EvalFileError(f"{path}: the last line is incomplete (a crash mid-write?); resume to repair it")
+            raise EvalFileError(
+                f"{path}: the last line is incomplete (a crash mid-write?); resume to repair it"
+            )
         try:
             _parse_line(path, 0, tail.decode("utf-8"))
             with open(path, "ab") as handle:
@@ -194,7 +198,9 @@ def iter_pending_questions(
     return [question for question in chunk if question["question_id"] not in answered]
 
 
-def merge_answer_files(chunk_files: Iterable[str | Path], output: str | Path, question_file: str | Path | None = None):
+def merge_answer_files(
+    chunk_files: Iterable[str | Path], output: str | Path, question_file: str | Path | None = None
+):
     """Concatenate per-chunk answer files into one. With `question_file`, answers are written in
     question order and every question must be answered. A question answered in two chunk files,
     or a chunk file with a partial last line, is an error. Returns the number of answers."""
@@ -202,7 +208,9 @@ def merge_answer_files(chunk_files: Iterable[str | Path], output: str | Path, qu
     for chunk_file in chunk_files:
         for question_id, record in read_answers(chunk_file).items():
             if question_id in merged:
-                raise EvalFileError(f"question_id {question_id!r} is answered in both {source_of[question_id]} and {chunk_file}")
+                raise EvalFileError(
+                    f"question_id {question_id!r} is answered in both {source_of[question_id]} and {chunk_file}"
+                )
             merged[question_id] = record
             source_of[question_id] = chunk_file
     order = list(merged)
@@ -211,10 +219,14 @@ def merge_answer_files(chunk_files: Iterable[str | Path], output: str | Path, qu
         known = set(order)
         unknown = [qid for qid in merged if qid not in known]
         if unknown:
-            raise EvalFileError(f"{len(unknown)} answers are for questions not in {question_file}, e.g. {unknown[:5]}")
+            raise EvalFileError(
+                f"{len(unknown)} answers are for questions not in {question_file}, e.g. {unknown[:5]}"
+            )
         missing = [qid for qid in order if qid not in merged]
         if missing:
-            raise EvalFileError(f"{len(missing)} questions of {question_file} have no answer, e.g. {missing[:5]}")
+            raise EvalFileError(
+                f"{len(missing)} questions of {question_file} have no answer, e.g. {missing[:5]}"
+            )
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:

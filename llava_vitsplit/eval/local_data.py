@@ -36,7 +36,11 @@ BENCHMARKS = {
         "pope", "lmms-lab/POPE", None, "test", ("question_id", "question", "answer", "category", "image")
     ),
     "vqav2": BenchmarkData(
-        "vqav2", "lmms-lab/VQAv2", None, "validation", ("question_id", "question", "answers", "answer_type", "image")
+        "vqav2",
+        "lmms-lab/VQAv2",
+        None,
+        "validation",
+        ("question_id", "question", "answers", "answer_type", "image"),
     ),
     "mmbench_en": BenchmarkData(
         "mmbench_en",
@@ -76,9 +80,13 @@ def export_benchmark(
     dataset = _load(source, config if config is not None else spec.config, split or spec.split)
     missing = [column for column in spec.required_columns if column not in dataset.column_names]
     if missing:
-        raise ValueError(f"{source}: the {spec.name} data lacks the columns {missing} (has {dataset.column_names})")
+        raise ValueError(
+            f"{source}: the {spec.name} data lacks the columns {missing} (has {dataset.column_names})"
+        )
     if not isinstance(dataset.features["image"], Image):
-        raise ValueError(f"{source}: the 'image' column must be an image feature, got {dataset.features['image']}")
+        raise ValueError(
+            f"{source}: the 'image' column must be an image feature, got {dataset.features['image']}"
+        )
     # Images read from files are stored as paths; put their bytes into the table like the Hub does.
     dataset = dataset.with_format("arrow").map(embed_table_storage, batched=True, desc="Embedding images")
     output = Path(data_root) / spec.relative_path

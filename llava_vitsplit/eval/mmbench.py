@@ -69,7 +69,9 @@ def build_lmms_eval_prompt(row: Mapping, post_prompt: str | None = "\n" + ANSWER
     "<hint> <question> There are several options:\\nA. ...\\nB. ..." then, unless `post_prompt` is
     None, "\\n" + post_prompt (whose default starts with its own newline, hence a blank line)."""
     options = "\n".join(
-        f"{letter}. {row[letter]}" for letter in OPTION_LETTERS if letter in row and _lmms_eval_present(row[letter])
+        f"{letter}. {row[letter]}"
+        for letter in OPTION_LETTERS
+        if letter in row and _lmms_eval_present(row[letter])
     )
     options = f"{LMMS_EVAL_OPTIONS_HEADER}\n{options}" if options else LMMS_EVAL_OPTIONS_HEADER
     hint = row.get("hint")
@@ -216,14 +218,18 @@ def _matched_answers(table, answers: Mapping[int, str], allow_missing: bool) -> 
         raise ValueError(f"{len(unknown)} answers are for unknown MMBench indices, e.g. {unknown[:5]}")
     missing = [index for index in table["index"].tolist() if index not in answers]
     if missing and not allow_missing:
-        raise ValueError(f"{len(missing)} of {len(table)} MMBench questions have no answer, e.g. {missing[:5]}")
+        raise ValueError(
+            f"{len(missing)} of {len(table)} MMBench questions have no answer, e.g. {missing[:5]}"
+        )
     return [answers.get(index) for index in table["index"].tolist()]
 
 
 def score_mmbench(table, answers: Mapping[int, str], allow_missing: bool = False) -> dict:
     """Accuracy of `answers` {index: text} on a table with known answers (the dev split)."""
     if "answer" not in table.columns or table["answer"].map(_is_missing).any():
-        raise ValueError("this MMBench table has no ground-truth answers (test split): submit the spreadsheet instead")
+        raise ValueError(
+            "this MMBench table has no ground-truth answers (test split): submit the spreadsheet instead"
+        )
     predictions = _matched_answers(table, answers, allow_missing)
     records = [
         {**row, "prediction": prediction, "options": llava_options(row)}
@@ -235,10 +241,21 @@ def score_mmbench(table, answers: Mapping[int, str], allow_missing: bool = False
     return result
 
 
-SUBMISSION_COLUMNS = ("index", "question", *OPTION_LETTERS, "answer", "prediction", "category", "l2-category", "split")
+SUBMISSION_COLUMNS = (
+    "index",
+    "question",
+    *OPTION_LETTERS,
+    "answer",
+    "prediction",
+    "category",
+    "l2-category",
+    "split",
+)
 
 
-def write_mmbench_submission(table, answers: Mapping[int, str], path: str | Path, allow_missing: bool = False) -> Path:
+def write_mmbench_submission(
+    table, answers: Mapping[int, str], path: str | Path, allow_missing: bool = False
+) -> Path:
     """Write MMBench's upload spreadsheet: one row per question index with the raw answer text in
     `prediction` (the evaluation server reads the letter itself), as LLaVA's converter does."""
     table = table.rename(columns={"L2-category": "l2-category"}).copy()

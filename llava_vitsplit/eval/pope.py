@@ -52,7 +52,9 @@ class PopeMetrics:
         counts = {("yes", "yes"): 0, ("yes", "no"): 0, ("no", "no"): 0, ("no", "yes"): 0}
         for predicted, label in pairs:
             if (predicted, label) not in counts:
-                raise ValueError(f"POPE pair must be yes/no, got prediction {predicted!r} and label {label!r}")
+                raise ValueError(
+                    f"POPE pair must be yes/no, got prediction {predicted!r} and label {label!r}"
+                )
             counts[predicted, label] += 1
         return cls(counts["yes", "yes"], counts["yes", "no"], counts["no", "no"], counts["no", "yes"])
 
@@ -101,8 +103,7 @@ class PopeMetrics:
 
 def summarize_pope(records: Iterable[tuple[str, str, str]]) -> dict:
     """Metrics of (category, predicted yes/no, label yes/no) triples: per category, over all
-    questions pooled ("overall"), and the mean of the per-category metrics ("category_mean";
-    LLaVA-1.5's tables quote the F1 averaged over the three categories)."""
+    questions pooled ("overall"), and the mean of the per-category metrics ("category_mean")."""
     by_category: dict[str, list[tuple[str, str]]] = {}
     for category, predicted, label in records:
         by_category.setdefault(category, []).append((predicted, label))
@@ -112,7 +113,8 @@ def summarize_pope(records: Iterable[tuple[str, str, str]]) -> dict:
     overall = PopeMetrics.from_pairs(pair for pairs in by_category.values() for pair in pairs)
     mean_keys = ("accuracy", "precision", "recall", "f1", "yes_ratio")
     category_mean = {
-        key: sum(getattr(metrics, key) for metrics in per_category.values()) / len(per_category) for key in mean_keys
+        key: sum(getattr(metrics, key) for metrics in per_category.values()) / len(per_category)
+        for key in mean_keys
     }
     return {
         "categories": {name: metrics.as_dict() for name, metrics in per_category.items()},
@@ -177,7 +179,9 @@ def label_questions(questions: Iterable[dict], annotations: Mapping[str, list[Po
         by_category.setdefault(question["category"], []).append(question)
     unknown = sorted(set(by_category) - set(annotations))
     if unknown:
-        raise ValueError(f"question categories {unknown} have no annotation file (found {sorted(annotations)})")
+        raise ValueError(
+            f"question categories {unknown} have no annotation file (found {sorted(annotations)})"
+        )
     labels = {}
     for category, category_questions in by_category.items():
         category_annotations = annotations[category]
@@ -215,7 +219,11 @@ def score_pope(
         raise ValueError(f"{len(unknown)} answers are for unknown question ids, e.g. {unknown[:5]}")
     unanswered = [qid for qid in labels if qid not in answers]
     if unanswered and not allow_missing:
-        raise ValueError(f"{len(unanswered)} of {len(labels)} questions have no answer, e.g. {unanswered[:5]}")
-    summary = summarize_pope((labels[qid][0], parse_yes_no(text), labels[qid][1]) for qid, text in answers.items())
+        raise ValueError(
+            f"{len(unanswered)} of {len(labels)} questions have no answer, e.g. {unanswered[:5]}"
+        )
+    summary = summarize_pope(
+        (labels[qid][0], parse_yes_no(text), labels[qid][1]) for qid, text in answers.items()
+    )
     summary["num_unanswered"] = len(unanswered)
     return summary

@@ -18,13 +18,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from tqdm import tqdm
 
 # Characters the official evaluation removes (when spaced or when the answer has a digit-comma-digit)
 # or else replaces by a space. Apostrophes, colons and periods are not among them.
-_PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!")
+_PUNCTUATION = tuple(';/[]"{}()=+\\_-><@`,?!')
 # The official pattern carries a mistyped look-behind that never fires; its effect is this:
 # a period goes unless a digit follows it ("3.5" keeps its point).
 _PERIOD_NOT_DECIMAL = re.compile(r"\.(?!\d)")
@@ -85,6 +86,7 @@ def _process_digits_articles(text: str) -> str:
     return " ".join(words)
 
 
+@lru_cache(maxsize=1 << 16)  # human answers repeat a lot ("yes", "2", ...)
 def normalize_answer(text: str) -> str:
     """The official VQA evaluation's normalisation of one answer ("a dog." -> "dog", "Two" -> "2")."""
     text = text.replace("\n", " ").replace("\t", " ").strip()
@@ -101,21 +103,27 @@ def normalize_for_submission(text: str) -> str:
     return normalize_answer(text)
 
 
-def vqa_accuracy(prediction: str, human_answers: Sequence[str]) -> float:
-    """Official VQA accuracy: mean over leave-one-out subsets of min(#matches / 3, 1)."""
+def _matches(prediction: str, human_answers: Sequence[str]) -> list[bool]:
     if not human_answers:
-        raise ValueError("vqa_accuracy needs at least one human answer")
+        raise ValueError("VQA accuracy needs at least one human answer")
     predicted = normalize_answer(prediction)
-    matches = [normalize_answer(answer) == predicted for answer in human_answers]
+    return [normalize_answer(answer) == predicted for answer in human_answers]
+
+
+def _leave_one_out(matches: list[bool]) -> float:
     total = sum(matches)
     # Leaving out annotator i leaves total - matches[i] matching answers among the others.
     return sum(min((total - left_out) / 3, 1.0) for left_out in matches) / len(matches)
 
 
+def vqa_accuracy(prediction: str, human_answers: Sequence[str]) -> float:
+    """Official VQA accuracy: mean over leave-one-out subsets of min(#matches / 3, 1)."""
+    return _leave_one_out(_matches(prediction, human_answers))
+
+
 def vqa_accuracy_simple(prediction: str, human_answers: Sequence[str]) -> float:
     """The formula as usually quoted: min(#humans who gave the answer / 3, 1)."""
-    predicted = normalize_answer(prediction)
-    return min(sum(normalize_answer(answer) == predicted for answer in human_answers) / 3, 1.0)
+    return min(sum(_matches(prediction, human_answers)) / 3, 1.0)
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,9 @@ def read_vqav2_annotations(path: str | Path) -> dict[int, VQAv2Annotation]:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
         if not isinstance(document, dict) or "annotations" not in document:
-            raise ValueError(f"{path}: expected the official VQAv2 annotation JSON with an 'annotations' list")
+            raise ValueError(
+                f"{path}: expected the official VQAv2 annotation JSON with an 'annotations' list"
+            )
         rows = document["annotations"]
     annotations = {}
     for position, row in enumerate(rows):
@@ -168,9 +178,10 @@ def score_vqav2(answers: Mapping[int, str], annotations: Mapping[int, VQAv2Annot
     official, simple, by_type = [], [], {}
     for question_id, text in tqdm(answers.items(), desc="VQAv2 accuracy", disable=None):
         annotation = annotations[question_id]
-        score = vqa_accuracy(text, annotation.answers)
+        matches = _matches(text, annotation.answers)
+        score = _leave_one_out(matches)
         official.append(score)
-        simple.append(vqa_accuracy_simple(text, annotation.answers))
+        simple.append(min(sum(matches) / 3, 1.0))
         by_type.setdefault(annotation.answer_type, []).append(score)
     return {
         "accuracy": sum(official) / len(official),
@@ -207,7 +218,9 @@ def write_vqav2_submission(
     wanted = set(question_ids)
     extra = [qid for qid in answers if qid not in wanted]
     if extra:
-        raise ValueError(f"{len(extra)} answers are for questions outside the submission split, e.g. {extra[:5]}")
+        raise ValueError(
+            f"{len(extra)} answers are for questions outside the submission split, e.g. {extra[:5]}"
+        )
     missing = [qid for qid in question_ids if qid not in answers]
     if missing and not fill_missing:
         raise ValueError(
