@@ -35,6 +35,7 @@ from llava_vitsplit.data.scenes import (
     SHAPES,
     SPLITS,
     Scene,
+    SceneObject,
     answer_candidates,
     ask,
     caption,
@@ -239,7 +240,7 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
                 for question_type in QUESTION_TYPES:
                     # Exactly balanced Yes/No over the held-out images: majority baseline = chance.
                     presence_answer = index % 2 == 0 if question_type == "presence" else None
-                    question = ask(scene, question_type, rng, presence_answer)
+                    question = ask(scene, question_type, rng, presence_answer=presence_answer)
                     heldout_questions.append(
                         HeldoutQuestion(
                             f"heldout-{index:06d}-{question_type}",
@@ -274,19 +275,36 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
 
 
 def _finetune_turns(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Six short-answer turns in random order, then sometimes a caption.
+
+    Every turn is supervised, so a turn whose answer an earlier turn already gave away teaches
+    copying instead of looking. Questions therefore go to objects not yet talked about while there
+    are any, and the caption (which gives everything away) comes last.
+    """
     types = list(QUESTION_TYPES) + [_EXTRA_TURN_TYPES[int(rng.integers(len(_EXTRA_TURN_TYPES)))]]
     turns: list[tuple[str, str]] = []
+    talked_about: list[SceneObject] = []
     for index in rng.permutation(len(types)).tolist():
+        question_type = types[index]
         # A one-object scene has only two wordings per object question; a repeat is redrawn, and
         # in the rare case every redraw repeats, the conversation simply has one turn fewer.
         for _ in range(10):
-            question = ask(scene, types[index], rng)
+            fresh = [obj for obj in scene.objects if obj not in talked_about] or list(scene.objects)
+            about = fresh[int(rng.integers(len(fresh)))]
+            if question_type == "count":
+                question = ask(scene, "count", rng)
+            elif question_type == "presence":
+                present = bool(rng.integers(2))
+                question = ask(scene, "presence", rng, about if present else None, presence_answer=present)
+            else:
+                question = ask(scene, question_type, rng, about)
             if all(question.question != asked for asked, _ in turns):
                 turns.append((question.question, question.answer))
+                if question.about is not None:
+                    talked_about.append(question.about)
                 break
     if rng.random() < _CAPTION_TURN_PROBABILITY:
-        position = int(rng.integers(len(turns) + 1))
-        turns.insert(position, (CAPTION_QUESTIONS[int(rng.integers(len(CAPTION_QUESTIONS)))], caption(scene)))
+        turns.append((CAPTION_QUESTIONS[int(rng.integers(len(CAPTION_QUESTIONS)))], caption(scene)))
     return turns
 
 

@@ -118,10 +118,11 @@ def test_finetune_json_is_llava_multiturn_with_captions_and_text_only_records(ti
     assert len(with_image) == TINY.num_train and len(text_only) == 1  # one per 20 training images
     assert all(len(r["conversations"]) >= 10 for r in with_image)  # several questions packed per image
     captions = {r["image"]: r["conversations"][1]["value"] for r in _read(tiny_data.pretrain_json)}
-    caption_turns = [
-        r for r in with_image if any(t["value"] == captions[r["image"]] for t in r["conversations"][1::2])
-    ]
-    assert 0 < len(caption_turns) < len(with_image)
+    with_caption = [r for r in with_image if r["conversations"][-1]["value"] == captions[r["image"]]]
+    assert 0 < len(with_caption) < len(with_image)
+    # The caption gives every answer away, so it only ever comes last.
+    for record in with_image:
+        assert captions[record["image"]] not in [t["value"] for t in record["conversations"][1:-1:2]]
     for record in text_only:
         for question, answer in zip(record["conversations"][::2], record["conversations"][1::2], strict=True):
             if match := re.fullmatch(r"What is (\d) plus (\d)\?", question["value"]):
@@ -187,6 +188,43 @@ def test_every_answer_follows_from_the_scene_spec(tiny_data):
     assert sorted({q.type for q in heldout.questions}) == sorted(QUESTION_TYPES)
     presence = [q.answer for q in heldout.questions if q.type == "presence"]
     assert presence.count("Yes") == presence.count("No") == TINY.num_heldout // 2
+
+
+def test_conversations_spread_questions_over_objects_before_reusing_one(tiny_data):
+    """A turn about an object already talked about could be answered by copying from the text."""
+    specs = {s["image"]: Scene.from_dict(s["scene"]) for s in _read(tiny_data.out_dir / "scenes.json")}
+    spread = 0
+    for record in _read(tiny_data.finetune_json):
+        if "image" not in record:
+            continue
+        scene = specs[record["image"]]
+        referenced = []
+        for question, answer in zip(record["conversations"][::2], record["conversations"][1::2], strict=True):
+            text = question["value"].removeprefix("<image>\n")
+            if answer["value"] == caption(scene) or _type_of(text) == "count" or answer["value"] == "No":
+                continue
+            words = set(re.findall(r"[a-z]+", text.lower()))
+            (obj,) = [o for o in scene.objects if o.shape in words or o.colour in words]
+            referenced.append(obj)
+        first = referenced[: len(scene.objects)]
+        assert len(set(first)) == len(first), (record["id"], [o.name for o in referenced])
+        spread += len(first) > 1
+    assert spread > TINY.num_train // 2
+
+
+def test_ask_rejects_impossible_requests():
+    scene = sample_scene(scene_rng(0, "train", 2), "train")
+    other = sample_scene(scene_rng(0, "train", 3), "train").objects[0]
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="not in the scene"):
+        ask(scene, "colour", rng, about=other)
+    with pytest.raises(ValueError, match="count question is about the whole scene"):
+        ask(scene, "count", rng, about=scene.objects[0])
+    with pytest.raises(ValueError, match="cannot be about"):
+        ask(scene, "presence", rng, about=scene.objects[0], presence_answer=False)
+    with pytest.raises(ValueError, match="unknown question type 'size'"):
+        ask(scene, "size", rng)
+    assert ask(scene, "presence", rng, about=scene.objects[0]).answer == "Yes"
 
 
 def _type_of(question: str) -> str:
