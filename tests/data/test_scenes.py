@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,6 +64,23 @@ def test_two_runs_give_identical_files(tiny_data, tmp_path):
     assert again.generated
     assert again.content_sha256 == tiny_data.content_sha256
     assert _all_files(again.out_dir) == _all_files(tiny_data.out_dir)
+
+
+def test_a_fresh_process_with_another_hash_seed_writes_the_same_bytes(tiny_data, tmp_path):
+    code = (
+        "import sys; from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data; "
+        "print(make_sample_data(sys.argv[1], SceneDataConfig(24, 10, 56, 3), progress=False).content_sha256)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "fresh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == tiny_data.content_sha256
+    assert _all_files(tmp_path / "fresh") == _all_files(tiny_data.out_dir)
 
 
 def test_other_seed_gives_other_data(tiny_data, tmp_path):
