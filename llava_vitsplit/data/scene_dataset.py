@@ -53,7 +53,7 @@ FINETUNE_FILE = "finetune.json"
 HELDOUT_FILE = "heldout.json"
 SCENES_FILE = "scenes.json"
 MANIFEST_FILE = "scenes_manifest.json"
-_OWNED_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE, MANIFEST_FILE)
+_DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)
 
 IMAGE_TOKEN = "<image>"
 # One question of every type plus one more about an object: six short-answer turns per image.
@@ -136,8 +136,8 @@ def make_sample_data(
     """Generate the scenes dataset into `out_dir`, unless it already holds exactly this config.
 
     A folder is only overwritten if it is empty or holds a scenes manifest (i.e. was written
-    here); the new files are built in a temporary sibling folder and moved in at the end, so an
-    interrupted run leaves either the old dataset or the new one.
+    here). The files are built in a temporary sibling folder and moved in at the end; the complete
+    manifest is written last, so an interrupted run is redone by the next one.
     """
     config = config or SceneDataConfig()
     out_dir = Path(out_dir)
@@ -168,14 +168,17 @@ def make_sample_data(
             },
         )
         out_dir.mkdir(exist_ok=True)
-        for name in _OWNED_ENTRIES:
+        # Mark the folder as ours and incomplete before touching it, so that a run interrupted
+        # below leaves a folder the next run recognises and regenerates.
+        _write_json(out_dir / MANIFEST_FILE, {"format_version": FORMAT_VERSION, "complete": False})
+        for name in _DATA_ENTRIES:
             target = out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        for name in _OWNED_ENTRIES:  # the manifest is last: it marks a complete folder
-            (staging / name).rename(out_dir / name)
+            (staging / name).rename(target)
+        (staging / MANIFEST_FILE).replace(out_dir / MANIFEST_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SampleData(out_dir, True, digest, counts)
@@ -208,7 +211,7 @@ def _content_sha256(folder: Path) -> str:
         if (folder / IMAGES_DIR).is_dir()
         else []
     )
-    files += [folder / name for name in (PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)]
+    files += [folder / name for name in _DATA_ENTRIES if name != IMAGES_DIR]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")

@@ -19,6 +19,7 @@ from llava_vitsplit.cli import COMMAND_MODULES
 from llava_vitsplit.commands import make_sample_data as make_sample_data_command
 from llava_vitsplit.data.scene_dataset import (
     DEFAULT_OUT_DIR,
+    FORMAT_VERSION,
     MANIFEST_FILE,
     HeldoutQuestion,
     HeldoutSet,
@@ -341,6 +342,29 @@ def test_rerun_with_same_config_is_a_noop_and_a_new_config_regenerates(tmp_path)
     assert manifest["config"] == asdict(SceneDataConfig(3, 1, 40, 0))
     assert manifest["content_sha256"] == smaller.content_sha256
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_an_interrupted_run_is_redone_by_the_next(tmp_path, monkeypatch):
+    out = tmp_path / "scenes"
+    make_sample_data(out, SceneDataConfig(4, 2, 40, 0), progress=False)
+    real_rename = Path.rename
+    calls = []
+
+    def rename_then_fail(self, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+    monkeypatch.undo()
+    assert not (out / "pretrain.json").exists()  # half swapped: images moved, the JSON not yet
+    assert _read(out / MANIFEST_FILE) == {"format_version": FORMAT_VERSION, "complete": False}
+    redone = make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+    assert redone.generated and len(_read(out / "pretrain.json")) == 5
+    assert not make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False).generated
 
 
 def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
