@@ -1,0 +1,59 @@
+"""`llava-vitsplit params PRESET`: trainable parameters by part (no download: meta-device backbones)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("params", help="trainable parameters of a preset, by part")
+    parser.add_argument("preset", help="a preset name (see `llava-vitsplit presets`)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def count_trainable_parameters(preset_name: str) -> dict[str, int]:
+    """``{"task_head", "prior_head", "fusion", ["head"], "total"}`` for a preset, built on the meta device."""
+    from llava_vitsplit.split import ViTSplitHeads, adapt_backbone, build_backbone, get_preset
+
+    preset = get_preset(preset_name)
+    backbone = build_backbone(preset.backbone, patch_size=preset.patch_size, device="meta")
+    config = preset.split_config()
+    counts = ViTSplitHeads(config, adapt_backbone(backbone)).parameter_counts()
+    head = _build_head(preset, config.resolved_fusion_width)
+    if head is not None:
+        counts["head"] = sum(p.numel() for p in head.parameters())
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def _build_head(preset, width: int):
+    import torch
+    from torch import nn
+
+    with torch.device("meta"):
+        if preset.head == "linear-seg":
+            from llava_vitsplit.dense.heads import SegmentationHead
+
+            return SegmentationHead(width, preset.num_classes)
+        if preset.head == "depth":
+            from llava_vitsplit.dense.heads import DepthHead
+
+            return DepthHead(width)
+        if preset.head == "llm-linear":
+            from llava_vitsplit.split.presets import LLAVA_LLM_WIDTH
+
+            return nn.Linear(width, LLAVA_LLM_WIDTH)
+    return None  # the Mask R-CNN head is not built here; its size is not counted
+
+
+def run(args: argparse.Namespace) -> int:
+    counts = count_trainable_parameters(args.preset)
+    if args.json:
+        print(json.dumps({"preset": args.preset, **counts}))
+        return 0
+    print(f"trainable parameters of preset {args.preset}")
+    for part, value in counts.items():
+        print(f"  {part:<11} {value:>13,}  ({value / 1e6:.2f}M)")
+    return 0

@@ -1,0 +1,1 @@
+"""Dense prediction (segmentation, depth) on the shared ViT-Split module."""

@@ -1,0 +1,36 @@
+"""ViT-Split: a frozen ViT trunk plus a trainable task head, prior head and fusion net.
+
+This subpackage imports nothing else from ``llava_vitsplit``: the LLaVA projector and the dense
+heads are both built on it.
+"""
+
+from .backbones import BACKBONES, BackboneAdapter, adapt_backbone, build_backbone, load_backbone
+from .config import ViTSplitConfig
+from .convs import ConvFusion, DeformableConv3x3
+from .heads import ViTSplitHeads
+from .presets import PRESETS, ViTSplitPreset, get_preset, list_presets
+from .selection import SparseLayerGate, uniform_layer_ids
+from .trunk import FrozenTrunk, frozen_hidden_states
+from .vitsplit import ViTSplit, config_for_backbone
+
+__all__ = [
+    "BACKBONES",
+    "PRESETS",
+    "BackboneAdapter",
+    "ConvFusion",
+    "DeformableConv3x3",
+    "FrozenTrunk",
+    "SparseLayerGate",
+    "ViTSplit",
+    "ViTSplitConfig",
+    "ViTSplitHeads",
+    "ViTSplitPreset",
+    "adapt_backbone",
+    "build_backbone",
+    "config_for_backbone",
+    "frozen_hidden_states",
+    "get_preset",
+    "list_presets",
+    "load_backbone",
+    "uniform_layer_ids",
+]

@@ -1,0 +1,35 @@
+"""CLIP vision towers from transformers (LLaVA-1.5's CLIP-L/14-336)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import CLIPVisionModel
+
+from .base import BackboneAdapter
+
+
+class ClipAdapter(BackboneAdapter):
+    model: CLIPVisionModel
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.model.encoder.layers
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self.model.post_layernorm
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        return 1
+
+    @property
+    def patch_size(self) -> int:
+        return self.model.config.patch_size
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        native = self.model.config.image_size
+        resize = tuple(pixel_values.shape[-2:]) != (native, native)
+        # hs[0] of CLIP is taken after pre_layrnorm (transformers' convention).
+        return self.model.pre_layrnorm(self.model.embeddings(pixel_values, interpolate_pos_encoding=resize))
