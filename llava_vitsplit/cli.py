@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.params",
     "llava_vitsplit.commands.make_sample_data",
     "llava_vitsplit.commands.eval",
+    "llava_vitsplit.commands.fetch_demo_weights",
 )
 
 
