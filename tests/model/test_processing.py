@@ -4,7 +4,12 @@ import torch
 from PIL import Image
 
 from llava_vitsplit.model import LlavaViTSplitProcessor
-from llava_vitsplit.model.image_processing import apply_aspect_ratio, expand_to_square, mean_color, output_size
+from llava_vitsplit.model.image_processing import (
+    apply_aspect_ratio,
+    expand_to_square,
+    mean_color,
+    output_size,
+)
 from llava_vitsplit.model.tokenizer import prepare_tokenizer
 
 from .tiny import GRID_TOKENS, TOWER_SIZE, random_image, tiny_tokenizer, tiny_tower
