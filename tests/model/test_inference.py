@@ -45,3 +45,18 @@ def test_placeholder_count_must_match_the_images(model_and_processor):
         generate_answers(model, processor, [REQUESTS[0], (random_image(), "no placeholder")])
     with pytest.raises(ValueError, match=r"request 0: the prompt has 2 <image> placeholder\(s\) for 1 image\(s\)"):
         generate_answers(model, processor, [(random_image(), "<image> <image>")])
+
+
+class _Chat:
+    """A conversation template: anything with `prompt_for(question)`."""
+
+    def prompt_for(self, question: str) -> str:
+        return f"USER: {question} ASSISTANT:"
+
+
+def test_a_template_renders_the_questions(model_and_processor):
+    model, processor = model_and_processor
+    image = random_image(seed=5)
+    rendered = generate_answers(model, processor, [(image, "<image>\nWhat is it?")], template=_Chat(), max_new_tokens=6)
+    given = generate_answers(model, processor, [(image, "USER: <image>\nWhat is it? ASSISTANT:")], max_new_tokens=6)
+    assert rendered == given
