@@ -104,3 +104,18 @@ def test_misuse_is_explained(built, tiny_llm_dir, tmp_path):
         load_pretrained_model(tmp_path, device="cpu")
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
         load_pretrained_model(full, load_4bit=True, device="cpu")
+
+
+def test_attention_and_dtype_choice(monkeypatch, caplog):
+    from llava_vitsplit.model import runtime
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert runtime.default_dtype(cpu) == torch.float32
+    monkeypatch.setattr(runtime, "flash_attention_available", lambda: True)
+    with caplog.at_level(logging.INFO, logger="llava_vitsplit"):
+        assert runtime.choose_attn_implementation(cuda, torch.bfloat16) == "flash_attention_2"
+    assert "attention implementation: flash_attention_2" in caplog.text
+    assert runtime.choose_attn_implementation(cuda, torch.float32) == "sdpa"  # flash needs half precision
+    assert runtime.choose_attn_implementation(cpu, torch.bfloat16) == "sdpa"
+    monkeypatch.setattr(runtime, "flash_attention_available", lambda: False)
+    assert runtime.choose_attn_implementation(cuda, torch.bfloat16) == "sdpa"

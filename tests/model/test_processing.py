@@ -89,6 +89,9 @@ def test_save_and_load(processor, tmp_path):
     processor.image_aspect_ratio = "resize"
     processor.save_pretrained(tmp_path)
     loaded = LlavaViTSplitProcessor.from_pretrained(tmp_path)
+    from transformers import AutoProcessor
+
+    assert isinstance(AutoProcessor.from_pretrained(tmp_path), LlavaViTSplitProcessor)
     assert (loaded.image_aspect_ratio, loaded.patch_size, loaded.image_seq_length) == ("resize", 8, GRID_TOKENS)
     image = random_image(60, 20)
     torch.testing.assert_close(loaded.process_images([image]), processor.process_images([image]))
