@@ -3,13 +3,17 @@
 LLaVA picks its loading path from substrings of the folder name ("lora", "llava"); here the files
 decide:
 
-* ``adapter_config.json`` -> a LoRA checkpoint: the base is loaded (a model folder of any kind
-  below, or a plain LLM plus the tower recorded in the LoRA folder's ``config.json``), the
-  non-LoRA weights (``non_lora_trainables.*``) go in, and the LoRA weights are merged;
-* ``config.json`` with ``model_type`` ``llava_vitsplit`` -> ours; ``llava`` -> a ``llava-hf``
-  folder; ``llava_llama``/``llava_mistral`` -> an original LLaVA checkpoint (imported on the fly),
-  or with ``model_base`` and only ``mm_projector.bin``, a LLaVA stage-1 output;
-* ``mm_projector.safetensors``/``mm_projector.bin`` alone -> a stage-1 projector over ``model_base``.
+* ``adapter_config.json`` -> a LoRA checkpoint (PEFT; the projector rides along as a module to
+  save): the base is ``model_base`` when that is a full model folder, else it is rebuilt from the
+  LLM ``model_base`` and the tower recorded in the LoRA folder's ``config.json``; then the LoRA
+  weights are merged;
+* ``config.json`` with ``model_type`` ``llava_vitsplit`` -> ours (or, with only a projector file
+  beside it, a stage-1 output); ``llava`` -> a ``llava-hf`` folder; ``llava_llama``/
+  ``llava_mistral`` -> an original LLaVA checkpoint (imported on the fly), or with only
+  ``mm_projector.bin``, a LLaVA stage-1 output;
+* ``mm_projector.safetensors``/``mm_projector.bin`` alone -> a stage-1 projector.
+
+Projector-only (stage-1) checkpoints take the LLM from ``model_base``, as in LLaVA.
 """
 
 from __future__ import annotations
@@ -22,9 +26,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig
 
-from .checkpoint_files import check_state_dict, read_tensor_file
+from .image_processing import output_size
 from .import_llava import LLAVA_MODEL_TYPES, import_llava
-from .import_llava_hf import import_llava_hf
 from .import_projector import import_projector
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
@@ -33,7 +36,6 @@ from .runtime import choose_attn_implementation, default_dtype, resolve_device
 
 logger = logging.getLogger(__name__)
 
-NON_LORA_FILES = ("non_lora_trainables.safetensors", "non_lora_trainables.bin")
 _MODEL_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
@@ -102,14 +104,14 @@ def load_model(
             f"8/4-bit loading needs a llava_vitsplit or llava-hf folder; {model_path} is a {kind} checkpoint: "
             "convert it first (llava-vitsplit convert)"
         )
-    if kind in ("lora", "projector", "llava-stage1") and model_base is None:
-        raise ValueError(f"{model_path} is a {kind} checkpoint: pass model_base (the model it was trained on)")
-    if kind not in ("lora", "projector", "llava-stage1") and model_base is not None:
+    if kind in ("lora", "projector") and model_base is None:
+        raise ValueError(f"{model_path} is a {kind} checkpoint: pass model_base (the LLM it was trained on)")
+    if kind not in ("lora", "projector") and model_base is not None:
         raise ValueError(f"model_base is only used with LoRA or projector-only checkpoints; {model_path} is a full model")
 
     if kind == "lora":
         model, processor = _load_lora(model_path, Path(model_base), dtype, attention, vision_tower)
-    elif kind in ("projector", "llava-stage1"):
+    elif kind == "projector":
         model, processor = import_projector(model_path, model_base, vision_tower, torch_dtype=dtype)
     elif kind == "llava":
         model, processor = import_llava(model_path, vision_tower=vision_tower, dtype=dtype)
@@ -127,23 +129,21 @@ def load_model(
 
 
 def checkpoint_kind(folder: Path) -> str:
-    """``lora``, ``llava_vitsplit``, ``llava-hf``, ``llava``, ``llava-stage1`` or ``projector``."""
+    """``lora``, ``llava_vitsplit``, ``llava-hf``, ``llava`` (original LLaVA) or ``projector`` (stage 1)."""
     if (folder / "adapter_config.json").is_file():
         return "lora"
     has_projector = any((folder / name).is_file() for name in (PROJECTOR_WEIGHTS, LLAVA_PROJECTOR_WEIGHTS))
+    has_weights = any((folder / name).is_file() for name in _MODEL_FILES)
     config_file = folder / "config.json"
+    if has_projector and not has_weights:
+        return "projector"
     if config_file.is_file():
         model_type = json.loads(config_file.read_text()).get("model_type")
-        if model_type == LlavaViTSplitForConditionalGeneration.config_class.model_type:
-            return "llava_vitsplit"
-        if model_type == "llava":
-            return "llava-hf"
-        if model_type in LLAVA_MODEL_TYPES:
-            has_weights = any((folder / name).is_file() for name in _MODEL_FILES)
-            return "llava" if has_weights or not has_projector else "llava-stage1"
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not a LLaVA model")
-    if has_projector:
-        return "projector"
+        kinds = {LlavaViTSplitForConditionalGeneration.config_class.model_type: "llava_vitsplit", "llava": "llava-hf"}
+        kind = kinds.get(model_type, "llava" if model_type in LLAVA_MODEL_TYPES else None)
+        if kind is None:
+            raise ValueError(f"{config_file}: model_type {model_type!r} is not a LLaVA model")
+        return kind
     raise FileNotFoundError(f"{folder} holds no model: no config.json, adapter_config.json or projector weights")
 
 
@@ -170,57 +170,48 @@ def _quantization(load_8bit: bool, load_4bit: bool, dtype: torch.dtype):
 
 
 def _load_lora(model_path: Path, model_base: Path, dtype: torch.dtype, attention: str, vision_tower):
-    """Base model + non-LoRA trainables + merged LoRA weights."""
+    """The base model with the LoRA weights (and the projector saved beside them) merged in."""
     from peft import PeftModel
 
-    base_kind = checkpoint_kind(model_base) if (model_base / "config.json").is_file() else None
-    if base_kind in ("llava_vitsplit", "llava-hf", "llava"):
+    if _is_full_llava_model(model_base):
         model, processor = load_model(model_base, device="cpu", torch_dtype=dtype, attn_implementation=attention)
     else:
         model, processor = _model_from_llm_base(model_path, model_base, dtype, attention, vision_tower)
-    extra = _non_lora_trainables(model_path)
-    if extra:
-        expected = {key: tensor.shape for key, tensor in model.state_dict().items()}
-        check_state_dict(
-            expected, extra, source=f"non-LoRA weights in {model_path}", ignore=set(expected) - set(extra)
-        )
-        model.load_state_dict(extra, strict=False)
     model = PeftModel.from_pretrained(model, model_path).merge_and_unload()
-    if any((model_path / name).is_file() for name in ("tokenizer_config.json", "processor_config.json")):
-        processor = LlavaViTSplitProcessor.from_pretrained(model_path)
     logger.info("merged the LoRA weights of %s into %s", model_path, model_base)
     return model, processor
 
 
+def _is_full_llava_model(folder: Path) -> bool:
+    config_file = folder / "config.json"
+    if not config_file.is_file() or not any((folder / name).is_file() for name in _MODEL_FILES):
+        return False
+    model_type = json.loads(config_file.read_text()).get("model_type")
+    return model_type in (LlavaViTSplitForConditionalGeneration.config_class.model_type, "llava", *LLAVA_MODEL_TYPES)
+
+
 def _model_from_llm_base(model_path: Path, llm: Path, dtype, attention, vision_tower):
-    """Rebuild the model around a plain LLM from the LoRA folder's own config.json."""
-    config_file = model_path / "config.json"
-    if not config_file.is_file():
+    """Rebuild the LoRA run's base around a plain LLM from the LoRA folder's config.json and processor."""
+    if not (model_path / "config.json").is_file():
         raise FileNotFoundError(
             f"{model_path}: a LoRA checkpoint over a plain LLM ({llm}) needs the model's config.json beside the adapter"
         )
     config = AutoConfig.from_pretrained(model_path)
-    tower = vision_tower or config.mm_vision_tower
+    processor = LlavaViTSplitProcessor.from_pretrained(model_path)
     kwargs = dict(
         vision_feature_layer=config.vision_feature_layer,
         vision_feature_select_strategy=config.vision_feature_select_strategy,
+        image_size=output_size(processor.image_processor)[0],
+        image_aspect_ratio=processor.image_aspect_ratio,
     )
     if config.projector_type == "vitsplit":
         kwargs.update(vitsplit_preset=config.vitsplit_variant, vitsplit_overrides=config.vitsplit)
-    model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
-        llm, tower, projector_type=config.projector_type, torch_dtype=dtype, attn_implementation=attention, **kwargs
+    model, _ = LlavaViTSplitForConditionalGeneration.from_parts(
+        llm,
+        vision_tower or config.mm_vision_tower,
+        projector_type=config.projector_type,
+        torch_dtype=dtype,
+        attn_implementation=attention,
+        **kwargs,
     )
     return model, processor
-
-
-def _non_lora_trainables(model_path: Path) -> dict[str, torch.Tensor]:
-    """The projector (and anything else trained outside LoRA), under our model's key names."""
-    for name in NON_LORA_FILES:
-        if (model_path / name).is_file():
-            raw = read_tensor_file(model_path / name)
-            return {_strip_peft_prefix(key): tensor for key, tensor in raw.items()}
-    return {}
-
-
-def _strip_peft_prefix(key: str) -> str:
-    return key.removeprefix("base_model.model.")

@@ -26,7 +26,7 @@ from .configuration import LlavaViTSplitConfig, default_vitsplit_fields, vision_
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
 from .projector_io import projector_state
-from .tokenizer import prepare_tokenizer
+from .tokenizer import grow_embeddings, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def import_llava(
     model.to(dtype)
     model.config.dtype = dtype
 
-    model.resize_token_embeddings(len(tokenizer))
+    grow_embeddings(model, tokenizer)
 
     adapter = adapt_backbone(model.model.vision_tower)
     processor = LlavaViTSplitProcessor(

@@ -16,6 +16,7 @@ import torch
 from transformers import AutoConfig
 
 from .checkpoint_files import read_tensor_file
+from .image_processing import output_size
 from .import_llava import llava_projector_fields
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
@@ -33,12 +34,14 @@ def import_projector(
     vitsplit_variant: str | None = None,
     vitsplit_overrides: dict | None = None,
     image_size: int | None = None,
-    image_aspect_ratio: str = "pad",
+    image_aspect_ratio: str | None = None,
     torch_dtype: torch.dtype | None = None,
 ) -> tuple[LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor]:
     """``(model, processor)`` with the projector weights of ``projector_path`` (file or folder).
 
-    The tower folder defaults to the one recorded with the projector (``mm_vision_tower``).
+    The tower folder defaults to the one recorded with the projector (``mm_vision_tower``); image
+    size and ``image_aspect_ratio`` default to those of a processor saved beside it, else the
+    tower's size and ``pad``.
     """
     path = projector_file(projector_path)
     tower = vision_tower_path or _recorded_tower(path)
@@ -55,12 +58,16 @@ def import_projector(
     if settings["projector_type"] == "vitsplit":
         kwargs["vitsplit_preset"] = settings.get("vitsplit_variant", "paper")
         kwargs["vitsplit_overrides"] = {**(settings.get("vitsplit") or {}), **(vitsplit_overrides or {})}
+    if (path.parent / "processor_config.json").is_file():
+        saved = LlavaViTSplitProcessor.from_pretrained(path.parent)
+        image_size = image_size or output_size(saved.image_processor)[0]
+        image_aspect_ratio = image_aspect_ratio or saved.image_aspect_ratio
     model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
         llm_path,
         tower,
         projector_type=settings["projector_type"],
         image_size=image_size,
-        image_aspect_ratio=image_aspect_ratio,
+        image_aspect_ratio=image_aspect_ratio or "pad",
         torch_dtype=torch_dtype,
         **kwargs,
     )

@@ -22,7 +22,7 @@ from .image_processing import output_size, with_image_size
 from .processing import LlavaViTSplitProcessor
 from .projectors import build_projector
 from .runtime import choose_attn_implementation
-from .tokenizer import prepare_tokenizer
+from .tokenizer import grow_embeddings, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ def build_from_parts(
     tower.requires_grad_(False).eval()
     adapter = adapt_backbone(tower)
     llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
-    if len(tokenizer) > llm.get_input_embeddings().num_embeddings:
-        llm.resize_token_embeddings(len(tokenizer))
+    grow_embeddings(llm, tokenizer)
 
     processor = LlavaViTSplitProcessor(
         image_processor=image_processor,

@@ -53,10 +53,20 @@ def projector_settings(config) -> dict:
 
 def save_projector(model, folder: str | os.PathLike) -> Path:
     """Write ``mm_projector.safetensors`` and ``projector_config.json`` into ``folder``."""
+    return save_projector_state(model, model.state_dict(), folder)
+
+
+def save_projector_state(model, state_dict: dict[str, torch.Tensor], folder: str | os.PathLike) -> Path:
+    """``save_projector`` from a full state dict (e.g. one DeepSpeed ZeRO-3 gathered for saving)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    projector = model.model.multi_modal_projector
-    state = {KEY_PREFIX + key: tensor.detach().contiguous().cpu() for key, tensor in projector.state_dict().items()}
+    state = {
+        KEY_PREFIX + key.split("multi_modal_projector.", 1)[1]: tensor.detach().contiguous().cpu()
+        for key, tensor in state_dict.items()
+        if "multi_modal_projector." in key
+    }
+    if not state:
+        raise ValueError("the state dict holds no multi_modal_projector.* tensors")
     save_file(state, folder / PROJECTOR_WEIGHTS, metadata={"format": "pt"})
     (folder / PROJECTOR_CONFIG).write_text(json.dumps(projector_settings(model.config), indent=2) + "\n")
     return folder / PROJECTOR_WEIGHTS
