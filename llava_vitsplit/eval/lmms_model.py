@@ -25,7 +25,8 @@ from .inference import DEFAULT_CONV_TEMPLATE, GenerationSettings, VisualQuestion
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_NEW_TOKENS = 1024  # what lmms-eval's LLaVA models use when a task sets none
-# Generation keys of lmms-eval tasks that mean nothing to a greedy/sampling HF decoder here.
+# Keys some lmms-eval tasks send for other LLaVA implementations; ours takes the image geometry from
+# the checkpoint's processor and always uses the KV cache, so they are ignored (with a warning).
 IGNORED_GEN_KWARGS = frozenset({"image_aspect_ratio", "image_sizes", "use_cache"})
 
 
@@ -48,6 +49,9 @@ def settings_from_gen_kwargs(gen_kwargs: dict) -> GenerationSettings:
         num_beams=int(kwargs.pop("num_beams", 1)),
         until=until,
     )
+    ignored = sorted(set(kwargs) & IGNORED_GEN_KWARGS)
+    if ignored:
+        logger.warning("llava_vitsplit ignores the generation kwargs %s", ignored)
     unknown = sorted(set(kwargs) - IGNORED_GEN_KWARGS)
     if unknown:
         raise ValueError(

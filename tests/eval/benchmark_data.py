@@ -132,25 +132,21 @@ def mmbench_snapshot(root: Path, items: list[dict]) -> Path:
     return _write_hub_snapshot(root, rows, features, "en/dev-00000-of-00001.parquet", readme)
 
 
+SNAPSHOT_WRITERS = {"pope": pope_snapshot, "vqav2": vqav2_snapshot, "mmbench": mmbench_snapshot}
+
+
+def export_benchmark(data_root: Path, hub_root: Path, benchmark: str, items: list[dict]) -> Path:
+    """Write a Hub snapshot of one benchmark and export it with `eval export-data`."""
+    source = SNAPSHOT_WRITERS[benchmark](hub_root / benchmark, items)
+    argv = ["eval", "export-data", "--benchmark", benchmark, "--from", str(source), "--out", str(data_root)]
+    assert main(argv) == 0
+    return data_root
+
+
 def export_benchmarks(data_root: Path, hub_root: Path, pope: list, vqav2: list, mmbench: list) -> Path:
-    """Write Hub snapshots of the three benchmarks and export them with `eval export-data`."""
-    for benchmark, make, items in (
-        ("pope", pope_snapshot, pope),
-        ("vqav2", vqav2_snapshot, vqav2),
-        ("mmbench", mmbench_snapshot, mmbench),
-    ):
-        source = make(hub_root / benchmark, items)
-        argv = [
-            "eval",
-            "export-data",
-            "--benchmark",
-            benchmark,
-            "--from",
-            str(source),
-            "--out",
-            str(data_root),
-        ]
-        assert main(argv) == 0
+    """The three benchmarks, exported to the files the eval/ task YAMLs read under `data_root`."""
+    for benchmark, items in (("pope", pope), ("vqav2", vqav2), ("mmbench", mmbench)):
+        export_benchmark(data_root, hub_root, benchmark, items)
     return data_root
 
 
