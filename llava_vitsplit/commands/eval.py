@@ -11,6 +11,7 @@ import importlib
 EVAL_COMMAND_MODULES = (
     "llava_vitsplit.commands.eval_score",
     "llava_vitsplit.commands.eval_answers",
+    "llava_vitsplit.commands.eval_run",
     "llava_vitsplit.commands.eval_data",
 )
 

@@ -1,1 +1,2 @@
-"""Benchmark evaluation that needs no model: answer files, scoring (POPE, VQAv2, MMBench), local data."""
+"""Benchmark evaluation: answer files, scoring (POPE, VQAv2, MMBench), local benchmark data, and
+running a model over benchmarks (`inference`, `model_vqa`, the lmms-eval model `lmms_model`)."""

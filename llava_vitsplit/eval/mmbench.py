@@ -257,9 +257,15 @@ def write_mmbench_submission(
     table, answers: Mapping[int, str], path: str | Path, allow_missing: bool = False
 ) -> Path:
     """Write MMBench's upload spreadsheet: one row per question index with the raw answer text in
-    `prediction` (the evaluation server reads the letter itself), as LLaVA's converter does."""
+    `prediction` (the evaluation server reads the letter itself), as LLaVA's converter does.
+    Control characters, which a worksheet cannot hold, are dropped from the answers."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
     table = table.rename(columns={"L2-category": "l2-category"}).copy()
-    table["prediction"] = _matched_answers(table, answers, allow_missing)
+    table["prediction"] = [
+        None if text is None else ILLEGAL_CHARACTERS_RE.sub("", text)
+        for text in _matched_answers(table, answers, allow_missing)
+    ]
     columns = [column for column in SUBMISSION_COLUMNS if column in table.columns]
     path = Path(path)
     if path.suffix != ".xlsx":

@@ -25,127 +25,53 @@ from lmms_eval.tasks.pope import utils as builtin_pope
 from lmms_eval.tasks.vqav2 import utils as builtin_vqav2
 from PIL import Image
 
-from llava_vitsplit.cli import main
 from llava_vitsplit.eval.local_data import BENCHMARKS
 from llava_vitsplit.eval.vqav2 import CONTRACTIONS
+
+from .benchmark_data import export_benchmarks
 
 REPO_EVAL_DIR = Path(__file__).resolve().parents[2] / "eval"
 TASKS = ("pope_local", "vqav2_val_local", "mmbench_en_dev_local")
 
 
-def _png(color) -> dict:
-    buffer = io.BytesIO()
-    Image.new("RGB", (6, 4), color).save(buffer, format="PNG")
-    return {"bytes": buffer.getvalue(), "path": None}
-
-
-def _write_hub_snapshot(
-    root: Path, rows: dict, features: datasets.Features, shard: str, readme: str | None = None
-):
-    shard_path = root / shard
-    shard_path.parent.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(shard_path))
-    if readme:
-        (root / "README.md").write_text(readme)
-    return root
-
-
-def _pope_snapshot(root):
-    string = datasets.Value("string")
-    features = datasets.Features(
-        {
-            "id": string,
-            "question_id": string,
-            "question": string,
-            "answer": string,
-            "image_source": string,
-            "image": datasets.Image(),
-            "category": string,
-        }
-    )
-    categories = ["adversarial", "adversarial", "popular", "popular", "random", "random"]
-    rows = {
-        "id": [str(i) for i in range(6)],
-        "question_id": [str(i + 1) for i in range(6)],
-        "question": [f"Is there a thing {i} in the image? " for i in range(6)],
-        "answer": ["yes", "no"] * 3,
-        "image_source": [f"COCO_{i}" for i in range(6)],
-        "image": [_png("red"), _png("green"), _png("blue"), _png("white"), _png("black"), _png("gray")],
-        "category": categories,
+POPE_ITEMS = [
+    {
+        "question": f"Is there a thing {i} in the image? ",
+        "answer": answer,
+        "category": category,
+        "color": color,
     }
-    return _write_hub_snapshot(root, rows, features, "data/test-00000-of-00001.parquet")
-
-
+    for i, (answer, category, color) in enumerate(
+        zip(
+            ["yes", "no"] * 3,
+            ["adversarial", "adversarial", "popular", "popular", "random", "random"],
+            ["red", "green", "blue", "white", "black", "gray"],
+        )
+    )
+]
 HUMANS_NUMBER = ["two", "2", "2"] + ["3"] * 7  # "2" scores 0.9 (see test_vqav2)
 HUMANS_YES = ["yes"] * 9 + ["no"]  # "no" matches once: leave-one-out mean (9 * 1/3 + 0) / 10 = 0.3
-
-
-def _vqav2_snapshot(root):
-    answer = {
-        "answer": datasets.Value("string"),
-        "answer_confidence": datasets.Value("string"),
-        "answer_id": datasets.Value("int64"),
-    }
-    features = datasets.Features(
-        {
-            "question_type": datasets.Value("string"),
-            "multiple_choice_answer": datasets.Value("string"),
-            "answers": [answer],
-            "image_id": datasets.Value("int64"),
-            "answer_type": datasets.Value("string"),
-            "question_id": datasets.Value("int64"),
-            "question": datasets.Value("string"),
-            "image": datasets.Image(),
-        }
-    )
-
-    def as_answers(humans):
-        return [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(humans)]
-
-    rows = {
-        "question_type": ["how many", "is there"],
-        "multiple_choice_answer": ["2", "yes"],
-        "answers": [as_answers(HUMANS_NUMBER), as_answers(HUMANS_YES)],
-        "image_id": [1, 2],
-        "answer_type": ["number", "yes/no"],
-        "question_id": [1001, 1002],
-        "question": ["How many dogs are there?", "Is there a cat?"],
-        "image": [_png("red"), _png("blue")],
-    }
-    return _write_hub_snapshot(root, rows, features, "data/validation-00000-of-00001.parquet")
-
-
-def _mmbench_snapshot(root):
-    string = datasets.Value("string")
-    columns = ("index", "question", "hint", "answer", "A", "B", "C", "D", "category")
-    features = datasets.Features(
-        {
-            **{name: string for name in columns},
-            "image": datasets.Image(),
-            "source": string,
-            "L2-category": string,
-            "comment": string,
-            "split": string,
-        }
-    )
-    rows = {
-        "index": ["0", "1", "2"],  # the Hub's en config stores index as text
-        "question": ["Which animal is shown?", "What colour is it?", "Which animal?"],
-        "hint": [None, "Look at the centre.", "nan"],
-        "answer": ["B", "A", "C"],
-        "A": ["dog", "red", "dog"],
-        "B": ["cat", "blue", "cat"],
-        "C": ["cow", None, "cow"],
-        "D": ["pig", None, "pig"],
-        "category": ["animals", "colours", "animals"],
-        "image": [_png("red"), _png("blue"), _png("green")],
-        "source": ["s"] * 3,
-        "L2-category": ["perception"] * 3,
-        "comment": [None] * 3,
-        "split": ["dev"] * 3,
-    }
-    readme = "---\nconfigs:\n- config_name: en\n  data_files:\n  - split: dev\n    path: en/dev-*\n---\n"
-    return _write_hub_snapshot(root, rows, features, "en/dev-00000-of-00001.parquet", readme)
+VQAV2_ITEMS = [
+    {
+        "question_id": 1001,
+        "question": "How many dogs are there?",
+        "humans": HUMANS_NUMBER,
+        "answer_type": "number",
+        "color": "red",
+    },
+    {
+        "question_id": 1002,
+        "question": "Is there a cat?",
+        "humans": HUMANS_YES,
+        "answer_type": "yes/no",
+        "color": "blue",
+    },
+]
+MMBENCH_ITEMS = [
+    {"index": 0, "question": "Which animal is shown?", "hint": None, "answer": "B", "A": "dog", "B": "cat", "C": "cow", "D": "pig", "category": "animals", "color": "red"},
+    {"index": 1, "question": "What colour is it?", "hint": "Look at the centre.", "answer": "A", "A": "red", "B": "blue", "C": None, "D": None, "category": "colours", "color": "blue"},
+    {"index": 2, "question": "Which animal?", "hint": "nan", "answer": "C", "A": "dog", "B": "cat", "C": "cow", "D": "pig", "category": "animals", "color": "green"},
+]  # fmt: skip
 
 
 FIXED_ANSWERS = {
@@ -187,27 +113,7 @@ def include_dir(tmp_path_factory):
     shutil.copytree(REPO_EVAL_DIR, include, ignore=shutil.ignore_patterns("__pycache__", "*.parquet"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(datasets.config, "HF_DATASETS_CACHE", root / "hf-cache")
-        for benchmark, make in (
-            ("pope", _pope_snapshot),
-            ("vqav2", _vqav2_snapshot),
-            ("mmbench", _mmbench_snapshot),
-        ):
-            source = make(root / "hub" / benchmark)
-            assert (
-                main(
-                    [
-                        "eval",
-                        "export-data",
-                        "--benchmark",
-                        benchmark,
-                        "--from",
-                        str(source),
-                        "--out",
-                        str(include / "data"),
-                    ]
-                )
-                == 0
-            )
+        export_benchmarks(include / "data", root / "hub", POPE_ITEMS, VQAV2_ITEMS, MMBENCH_ITEMS)
     return include
 
 

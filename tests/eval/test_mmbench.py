@@ -160,3 +160,9 @@ def test_submission_spreadsheet(mmbench_tsv, tmp_path):
     assert math.isnan(written.loc[1, "C"])
     with pytest.raises(ValueError, match="unknown MMBench indices"):
         write_mmbench_submission(table, {0: "B", 1: "A", 2: "C", 9: "A"}, tmp_path / "x.xlsx")
+
+
+def test_submission_drops_control_characters_a_worksheet_cannot_hold(mmbench_tsv, tmp_path):
+    table = read_mmbench_table(mmbench_tsv)
+    path = write_mmbench_submission(table, {0: "B\x07", 1: "A\x15 cat", 2: "C\n"}, tmp_path / "sub.xlsx")
+    assert pd.read_excel(path)["prediction"].tolist() == ["B", "A cat", "C\n"]
