@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.presets",
     "llava_vitsplit.commands.params",
     "llava_vitsplit.commands.eval",
+    "llava_vitsplit.commands.make_sample_data",
 )
 
 

@@ -1,0 +1,1 @@
+"""LLaVA-format data: conversation templates, tokenisation with label masks, datasets, collator."""
