@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.params",
     "llava_vitsplit.commands.eval",
     "llava_vitsplit.commands.make_sample_data",
+    "llava_vitsplit.commands.demo",
+    "llava_vitsplit.commands.chat",
 )
 
 
