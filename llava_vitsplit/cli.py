@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.make_sample_data",
     "llava_vitsplit.commands.demo",
     "llava_vitsplit.commands.chat",
+    "llava_vitsplit.commands.convert",
 )
 
 
