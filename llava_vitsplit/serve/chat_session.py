@@ -111,13 +111,14 @@ class ChatEngine:
         load_8bit: bool = False,
         load_4bit: bool = False,
     ) -> ChatEngine:
-        """Load a trained checkpoint folder (and its base, for LoRA or projector-only folders)."""
-        from llava_vitsplit.model.builder import load_pretrained_model, processor_for
+        """Load any checkpoint `load_pretrained_model` takes (LoRA and projector-only folders need `model_base`).
 
-        tokenizer, model, image_processor, context_len = load_pretrained_model(
-            model_path, model_base, load_8bit=load_8bit, load_4bit=load_4bit, device=device
-        )
-        processor = processor_for(model, tokenizer, image_processor)
+        `device` None picks the GPU when there is one (bf16, else fp16) and the CPU otherwise (fp32).
+        """
+        from llava_vitsplit.model.builder import load_model
+
+        model, processor = load_model(model_path, model_base, load_8bit=load_8bit, load_4bit=load_4bit, device=device)
+        context_len = getattr(model.config.text_config, "max_position_embeddings", None) or processor.tokenizer.model_max_length
         return cls(model, processor, conv_mode, context_len, model_name=model_name_from_path(model_path))
 
     # -- prompt and inputs ------------------------------------------------------------------
@@ -158,14 +159,20 @@ class ChatEngine:
         question = clean_question(question)
         inputs, room = self.prepare_inputs(conversation, question)
         reply = ""
+        pieces = self._generate(inputs, settings.generate_kwargs(min(settings.max_new_tokens, room)))
+        keep = False
         try:
-            for piece in self._generate(inputs, settings.generate_kwargs(min(settings.max_new_tokens, room))):
+            for piece in pieces:
                 reply += piece
                 yield reply.strip()
-        except GeneratorExit:
-            conversation.turns += [Turn(USER, question), Turn(ASSISTANT, reply.strip())]
+            keep = True
+        except GeneratorExit:  # the caller stopped listening: keep what it showed
+            keep = True
             raise
-        conversation.turns += [Turn(USER, question), Turn(ASSISTANT, reply.strip())]
+        finally:
+            pieces.close()  # stops the worker at its next token
+            if keep:
+                conversation.turns += [Turn(USER, question), Turn(ASSISTANT, reply.strip())]
 
     def regenerate(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[str]:
         """Answer the last question again (sampling gives a new answer when temperature > 0)."""

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 MODEL_SLOT = "model"
 # Uploads larger than this are refused by Gradio itself; any real photo is far smaller.
 MAX_UPLOAD = "200mb"
-WARNING = "⚠️ "
+WARNING = "⚠ "  # no emoji variant: plain fonts (DejaVu) have this one
 
 
 @dataclass
@@ -136,6 +136,8 @@ class ChatDemo:
         except Exception as error:  # the model failed on this request; the server goes on serving
             logger.exception("generation failed")
             state.warn(f"Generation failed ({type(error).__name__}: {error}).")
+        finally:
+            replies.close()  # on Stop or Clear Gradio closes this generator: stop the model too
         yield state.history, idle, state
 
     # -- page ------------------------------------------------------------------------------------
@@ -153,11 +155,14 @@ class ChatDemo:
             textbox = gr.MultimodalTextbox(
                 placeholder="Attach an image and type a question, then press Enter",
                 file_count="single", sources=["upload"], show_label=False, elem_id="message",
-                submit_btn=True, stop_btn=True, autofocus=True,
+                submit_btn=True, autofocus=True,
+                # Longer pasted text would arrive as a .txt attachment instead of as the message.
+                max_plain_text_length=100_000,
             )
             with gr.Row():
-                regenerate_button = gr.Button("🔄 Regenerate", elem_id="regenerate")
-                clear_button = gr.Button("🗑️ Clear", elem_id="clear")
+                regenerate_button = gr.Button("Regenerate", elem_id="regenerate")
+                stop_button = gr.Button("Stop", elem_id="stop")
+                clear_button = gr.Button("Clear", elem_id="clear")
             with gr.Accordion("Parameters", open=False):
                 temperature = gr.Slider(0.0, 1.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature",
                                         info="0 = greedy decoding")
@@ -176,7 +181,7 @@ class ChatDemo:
                                         **model_event)
             regenerate_event = regenerate_button.click(self.regenerate, [state, *controls], outputs,
                                                        api_name="regenerate", **model_event)
-            textbox.stop(None, None, None, cancels=[send_event, regenerate_event], api_name=False)
+            stop_button.click(None, None, None, cancels=[send_event, regenerate_event], api_name=False)
             clear_button.click(self.clear, None, outputs, api_name="clear", concurrency_limit=None,
                                cancels=[send_event, regenerate_event])
         return demo

@@ -23,6 +23,7 @@ from .errors import ChatInputError
 MAX_IMAGE_SIDE = 2048
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 30
+_IMAGE_FORMATS = "upload a photo or picture file such as PNG, JPEG, WebP, GIF, BMP or TIFF."
 # EXIF orientations that turn the picture by 90 degrees.
 _ORIENTATIONS_SWAPPING_SIDES = (5, 6, 7, 8)
 
@@ -84,11 +85,10 @@ def _decode(file, name: str, max_side: int) -> UserImage:
                 return _prepare(image, name, max_side, stored_size)
     except Image.DecompressionBombError as error:
         raise ChatInputError(f"{name} is too large to open safely ({error}).") from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise ChatInputError(
-            f"{name} is not an image that can be read ({type(error).__name__}: {error}). "
-            "Upload a photo or picture file such as PNG, JPEG, WebP, GIF, BMP or TIFF."
-        ) from error
+    except UnidentifiedImageError as error:  # its message holds the server's path: not for the user
+        raise ChatInputError(f"{name} is not an image: {_IMAGE_FORMATS}") from error
+    except (OSError, ValueError, SyntaxError) as error:
+        raise ChatInputError(f"{name} could not be decoded ({error}): {_IMAGE_FORMATS}") from error
 
 
 def _prepare(image: Image.Image, name: str, max_side: int, stored_size: tuple[int, int] | None = None) -> UserImage:

@@ -77,7 +77,10 @@ def load_engine(args: argparse.Namespace):
         raise SystemExit(f"--model-base {args.model_base}: no such folder")
     if (args.load_8bit or args.load_4bit) and importlib.util.find_spec("bitsandbytes") is None:
         raise SystemExit("--load-8bit/--load-4bit need bitsandbytes (GPU): pip install bitsandbytes")
-    return ChatEngine.from_pretrained(
-        str(model_path), args.model_base, conv_mode=args.conv_mode, device=args.device,
-        load_8bit=args.load_8bit, load_4bit=args.load_4bit,
-    )
+    try:
+        return ChatEngine.from_pretrained(
+            str(model_path), args.model_base, conv_mode=args.conv_mode, device=args.device,
+            load_8bit=args.load_8bit, load_4bit=args.load_4bit,
+        )
+    except (ValueError, FileNotFoundError) as error:  # the builder names the file and what is wrong
+        raise SystemExit(f"cannot load the model from {model_path}: {error}") from error

@@ -1,0 +1,92 @@
+"""A tiny random LLaVA-ViTSplit checkpoint on disk, an engine over it, and a running demo server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.model.tiny import save_tiny_llm, save_tiny_tower
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVER_START_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A full model folder (weights, config, processor) as stage 2 writes it: DINOv2 tower, ViT-Split."""
+    from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
+
+    parts = tmp_path_factory.mktemp("parts")
+    model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
+        save_tiny_llm(parts / "llm"), save_tiny_tower(parts / "tower", "dinov2"), projector_type="vitsplit"
+    )
+    folder = tmp_path_factory.mktemp("tiny-llava-vitsplit")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_checkpoint):
+    from llava_vitsplit.serve.chat_session import ChatEngine
+
+    return ChatEngine.from_pretrained(str(tiny_checkpoint), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def example_photos(tmp_path_factory):
+    from llava_vitsplit.serve.example_images import write_example_photos
+
+    return [path for path, _ in write_example_photos(tmp_path_factory.mktemp("examples"))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_server(tiny_checkpoint, tmp_path_factory):
+    """`python -m llava_vitsplit.serve.gradio_demo` on a free local port; stopped after the tests."""
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("server") / "demo.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(tiny_checkpoint),
+             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(url, server, log_path)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the demo server exited with {server.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the demo server did not answer on {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")
