@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,7 +189,7 @@ class ChatEngine:
             raise
 
     def _generate(self, inputs: dict, generate_kwargs: dict) -> Iterator[str]:
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _CountingStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
         failures: list[BaseException] = []
 
@@ -205,12 +206,37 @@ class ChatEngine:
                 failures.append(error)
                 streamer.end()
 
+        logger.info("generating: %d prompt tokens, at most %d new",
+                    inputs["input_ids"].shape[1], generate_kwargs["max_new_tokens"])
+        started = time.perf_counter()
         worker = threading.Thread(target=run, name="chat-generate", daemon=True)
         worker.start()
         try:
             yield from streamer
         finally:
+            stopped_early = not streamer.finished
             stop.set()
             worker.join()
+            seconds = time.perf_counter() - started
+            logger.info("generated %d tokens in %.2f s (%.1f tokens/s)%s", streamer.new_tokens, seconds,
+                        streamer.new_tokens / max(seconds, 1e-9), " - stopped early" if stopped_early else "")
         if failures:
             raise failures[0]
+
+
+class _CountingStreamer(TextIteratorStreamer):
+    """A `TextIteratorStreamer` that also counts the new tokens (for the log) and knows when it ended."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new_tokens = 0
+        self.finished = False
+
+    def put(self, value) -> None:
+        if not (self.skip_prompt and self.next_tokens_are_prompt):
+            self.new_tokens += value.numel()
+        super().put(value)
+
+    def end(self) -> None:
+        self.finished = True
+        super().end()

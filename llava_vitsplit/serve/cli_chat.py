@@ -36,9 +36,10 @@ def chat_loop(
     settings: GenerationSettings,
     *,
     read_line: Callable[[str], str] = input,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
-    """Read questions until end of input; stream each answer to `out`. Returns the number of answers."""
+    """Read questions until end of input; stream each answer to `out` (stdout). Returns the number of answers."""
+    out = out or sys.stdout
     conversation = Conversation(image=image)
     _announce(image, out)
     answers = 0

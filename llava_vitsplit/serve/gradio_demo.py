@@ -207,6 +207,7 @@ def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, tit
 
 
 def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     engine = load_engine(args)
     launch(engine, host=args.host, port=args.port, title=f"LLaVA-ViTSplit · {engine.model_name}",
@@ -221,5 +222,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
     sys.exit(main())

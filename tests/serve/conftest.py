@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,15 @@ def example_photos(tmp_path_factory):
     return [path for path, _ in write_example_photos(tmp_path_factory.mktemp("examples"))]
 
 
+@dataclass(frozen=True)
+class RunningDemo:
+    url: str
+    log_path: Path  # the server's output, log lines included
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text().splitlines()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,7 +78,7 @@ def demo_server(tiny_checkpoint, tmp_path_factory):
     url = f"http://127.0.0.1:{port}/"
     try:
         _wait_until_serving(url, server, log_path)
-        yield url
+        yield RunningDemo(url, log_path)
     finally:
         server.terminate()
         try:
