@@ -24,9 +24,6 @@ import gradio as gr
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
 from .generation_settings import (
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_TEMPERATURE,
-    DEFAULT_TOP_P,
     GenerationSettings,
 )
 from .image_input import read_image
@@ -38,6 +35,7 @@ logger = logging.getLogger(__name__)
 MODEL_SLOT = "model"
 # Uploads larger than this are refused by Gradio itself; any real photo is far smaller.
 MAX_UPLOAD = "200mb"
+MAX_NEW_TOKENS_SLIDER = 2048
 WARNING = "⚠ "  # no emoji variant: plain fonts (DejaVu) have this one
 
 
@@ -73,9 +71,11 @@ def _uploaded_paths(message) -> tuple[str, list[str]]:
 class ChatDemo:
     """The event handlers around one `ChatEngine`; `build()` lays out the page."""
 
-    def __init__(self, engine: ChatEngine, *, title: str = "LLaVA-ViTSplit", examples_folder: str | Path | None = None):
+    def __init__(self, engine: ChatEngine, *, title: str = "LLaVA-ViTSplit", defaults: GenerationSettings | None = None,
+                 examples_folder: str | Path | None = None):
         self.engine = engine
         self.title = title
+        self.defaults = defaults or GenerationSettings()
         self.examples_folder = examples_folder
 
     # -- handlers (each yields: chat messages, textbox value, state) ------------------------------
@@ -151,7 +151,7 @@ class ChatDemo:
             gr.Markdown(f"## {self.title}\nUpload or paste an image, then ask about it. "
                         "A new image starts a new conversation.")
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", feedback_options=None,
-                                 buttons=["copy"])
+                                 buttons=["copy"], allow_file_downloads=False)
             textbox = gr.MultimodalTextbox(
                 placeholder="Attach an image and type a question, then press Enter",
                 file_count="single", sources=["upload"], show_label=False, elem_id="message",
@@ -164,12 +164,12 @@ class ChatDemo:
                 stop_button = gr.Button("Stop", elem_id="stop")
                 clear_button = gr.Button("Clear", elem_id="clear")
             with gr.Accordion("Parameters", open=False):
-                temperature = gr.Slider(0.0, 1.0, value=DEFAULT_TEMPERATURE, step=0.05, label="Temperature",
-                                        info="0 = greedy decoding")
-                top_p = gr.Slider(0.05, 1.0, value=DEFAULT_TOP_P, step=0.05, label="Top-p")
-                max_new_tokens = gr.Slider(1, max(1, min(2048, self.engine.context_len)),
-                                           value=min(DEFAULT_MAX_NEW_TOKENS, self.engine.context_len), step=1,
-                                           label="Max new tokens")
+                temperature = gr.Slider(0.0, 1.0, value=self.defaults.temperature, step=0.05, label="Temperature",
+                                        info="0 = greedy decoding", elem_id="temperature")
+                top_p = gr.Slider(0.05, 1.0, value=self.defaults.top_p, step=0.05, label="Top-p", elem_id="top_p")
+                longest = min(MAX_NEW_TOKENS_SLIDER, self.engine.context_len)
+                max_new_tokens = gr.Slider(1, longest, value=min(self.defaults.max_new_tokens, longest), step=1,
+                                           label="Max new tokens", elem_id="max_new_tokens")
             gr.Examples(
                 examples=[[{"text": question, "files": [str(path)]}] for path, question in examples],
                 inputs=[textbox], label="Examples (photos from scikit-image)",
@@ -188,9 +188,9 @@ class ChatDemo:
 
 
 def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, title: str = "LLaVA-ViTSplit",
-           max_queue: int = 64, block: bool = True):
+           defaults: GenerationSettings | None = None, max_queue: int = 64, block: bool = True):
     """Build the page around `engine` and serve it; returns the Blocks (call `.close()` to stop)."""
-    demo = ChatDemo(engine, title=title).build()
+    demo = ChatDemo(engine, title=title, defaults=defaults).build()
     demo.queue(max_size=max_queue)
     demo.launch(
         server_name=host, server_port=port, share=False, show_error=True, ssr_mode=False,
@@ -209,9 +209,13 @@ def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, tit
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    try:
+        defaults = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
+    except ChatInputError as error:
+        raise SystemExit(f"llava-vitsplit demo: {error}") from None
     engine = load_engine(args)
     launch(engine, host=args.host, port=args.port, title=f"LLaVA-ViTSplit · {engine.model_name}",
-           max_queue=args.max_queue)
+           defaults=defaults, max_queue=args.max_queue)
     return 0
 
 

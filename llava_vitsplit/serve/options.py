@@ -56,14 +56,22 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--max-queue", type=int, default=64,
                         help="requests waiting for the model beyond this many are refused")
+    add_generation_arguments(parser, "the sliders' starting values")
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--image-file", required=True, help="image to talk about: a file or an http(s) URL")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE, help="0 = greedy decoding")
-    parser.add_argument("--top-p", type=float, default=DEFAULT_TOP_P)
-    parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS)
+    add_generation_arguments(parser, "sampling")
+
+
+def add_generation_arguments(parser: argparse.ArgumentParser, purpose: str) -> None:
+    group = parser.add_argument_group(purpose)
+    group.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                       help=f"0 = greedy decoding (default {DEFAULT_TEMPERATURE})")
+    group.add_argument("--top-p", type=float, default=DEFAULT_TOP_P, help=f"default {DEFAULT_TOP_P}")
+    group.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
+                       help=f"longest answer in tokens (default {DEFAULT_MAX_NEW_TOKENS})")
 
 
 def load_engine(args: argparse.Namespace):

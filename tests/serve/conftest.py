@@ -17,6 +17,8 @@ from tests.model.tiny import save_tiny_llm, save_tiny_tower
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 180
+# The demo server's slider defaults: greedy (answers can be checked) and short (fast).
+SLIDER_DEFAULTS = dict(temperature=0.0, top_p=0.7, max_new_tokens=24)
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +74,8 @@ def demo_server(tiny_checkpoint, tmp_path_factory):
     with open(log_path, "w") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(tiny_checkpoint),
-             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port)],
+             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
+             *(f"--{name.replace('_', '-')}={value}" for name, value in SLIDER_DEFAULTS.items())],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
