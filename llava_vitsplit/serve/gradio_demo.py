@@ -23,9 +23,8 @@ import gradio as gr
 
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
-from .generation_settings import (
-    GenerationSettings,
-)
+from .example_images import DEFAULT_FOLDER, write_example_photos
+from .generation_settings import GenerationSettings
 from .image_input import read_image
 from .options import add_demo_arguments, load_engine
 
@@ -142,9 +141,7 @@ class ChatDemo:
 
     # -- page ------------------------------------------------------------------------------------
 
-    def build(self):
-        from .example_images import DEFAULT_FOLDER, write_example_photos
-
+    def build(self) -> gr.Blocks:
         examples = write_example_photos(self.examples_folder or DEFAULT_FOLDER)
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
             state = gr.State(None)
@@ -164,7 +161,7 @@ class ChatDemo:
                 stop_button = gr.Button("Stop", elem_id="stop")
                 clear_button = gr.Button("Clear", elem_id="clear")
             with gr.Accordion("Parameters", open=False):
-                temperature = gr.Slider(0.0, 1.0, value=self.defaults.temperature, step=0.05, label="Temperature",
+                temperature = gr.Slider(0.0, max(1.0, self.defaults.temperature), value=self.defaults.temperature, step=0.05, label="Temperature",
                                         info="0 = greedy decoding", elem_id="temperature")
                 top_p = gr.Slider(0.05, 1.0, value=self.defaults.top_p, step=0.05, label="Top-p", elem_id="top_p")
                 longest = min(MAX_NEW_TOKENS_SLIDER, self.engine.context_len)
@@ -208,7 +205,6 @@ def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, tit
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
     try:
         defaults = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
     except ChatInputError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.model.tiny import save_tiny_llm, save_tiny_tower
 
@@ -27,6 +29,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
 
     parts = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)  # the same random model every run: its greedy answers are fixed
     model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
         save_tiny_llm(parts / "llm"), save_tiny_tower(parts / "tower", "dinov2"), projector_type="vitsplit"
     )
@@ -65,15 +68,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def demo_server(tiny_checkpoint, tmp_path_factory):
-    """`python -m llava_vitsplit.serve.gradio_demo` on a free local port; stopped after the tests."""
+@contextlib.contextmanager
+def running_demo(model_path: Path, log_dir: Path):
+    """`python -m llava_vitsplit.serve.gradio_demo` on a free local port, stopped on exit."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "demo.log"
+    log_path = log_dir / "demo.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(tiny_checkpoint),
+            [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(model_path),
              "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
              *(f"--{name.replace('_', '-')}={value}" for name, value in SLIDER_DEFAULTS.items())],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -89,6 +92,12 @@ def demo_server(tiny_checkpoint, tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tiny_checkpoint, tmp_path_factory):
+    with running_demo(tiny_checkpoint, tmp_path_factory.mktemp("server")) as demo:
+        yield demo
 
 
 def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> None:

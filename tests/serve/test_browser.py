@@ -1,12 +1,17 @@
 """A real browser on the running demo: headless Chromium (Debian's `chromium` + `chromium-driver`).
 
 It loads the page, attaches a photo, sends a question, waits for the streamed answer and saves a
-screenshot (to the test's folder, and to $DEMO_SCREENSHOT when set: that is how
-docs/images/demo.png is made).
+screenshot to the test's folder. For the README's picture:
+
+    DEMO_SCREENSHOT=docs/images/demo.png [DEMO_SCREENSHOT_MODEL=playground/checkpoints/demo-finetune] \
+        python -m pytest tests/serve/test_browser.py
+
+copies it there, and with DEMO_SCREENSHOT_MODEL the page serves that model instead of the tiny one.
 """
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,7 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from .conftest import SLIDER_DEFAULTS
+from .conftest import SLIDER_DEFAULTS, running_demo
 from .test_gradio_demo import final, new_client, send
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -44,12 +49,22 @@ def browser(tmp_path):
         driver.quit()
 
 
-def test_chat_in_a_browser(browser, demo_server, example_photos, tmp_path):
+@pytest.fixture
+def served(request, tmp_path):
+    model = os.environ.get("DEMO_SCREENSHOT_MODEL")
+    if not model:
+        yield request.getfixturevalue("demo_server")
+        return
+    with running_demo(Path(model), tmp_path) as demo:
+        yield demo
+
+
+def test_chat_in_a_browser(browser, served, example_photos, tmp_path):
     photo, question = example_photos[0], "What animal is this?"
     # The server's sliders start at greedy decoding and 24 new tokens: the browser must get this answer.
-    expected = final(send(new_client(demo_server.url), question, photo, SLIDER_DEFAULTS))[-1][1]
+    expected = final(send(new_client(served.url), question, photo, SLIDER_DEFAULTS))[-1][1]
 
-    browser.get(demo_server.url)
+    browser.get(served.url)
     wait = WebDriverWait(browser, 60)
     textarea = wait.until(lambda page: page.find_element(By.CSS_SELECTOR, "#message textarea"))
     browser.find_element(By.CSS_SELECTOR, "#message input[type=file]").send_keys(str(photo))
