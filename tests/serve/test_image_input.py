@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from llava_vitsplit.serve.errors import ChatInputError
 from llava_vitsplit.serve.image_input import MAX_IMAGE_SIDE, read_image
@@ -20,7 +20,9 @@ def test_a_file_that_is_not_an_image_is_named_without_the_server_path(tmp_path):
     assert str(error.value).startswith("notes.txt is not an image") and str(tmp_path) not in str(error.value)
 
 
-def test_a_truncated_image_is_reported(tmp_path, example_photos):
+def test_a_truncated_image_is_reported(tmp_path, example_photos, monkeypatch):
+    # Pillow's default; lmms-eval turns it on for the whole process when imported (the eval tests do).
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(example_photos[0].read_bytes()[:2000])
     with pytest.raises(ChatInputError, match="broken.jpg could not be decoded"):
