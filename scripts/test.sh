@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
+"$VENV/bin/ruff" check --quiet llava_vitsplit scripts tests eval
 set +e
 "$VENV/bin/python" -m pytest "$@"
 status=$?

@@ -28,10 +28,14 @@ from transformers.models.llava.modeling_llava import (
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
 
 from .configuration import LlavaViTSplitConfig
-from .projectors import ViTSplitProjector, build_projector
+from .projectors import build_projector
 
-# Checkpoints written by transformers 4.x (``language_model.model.*`` at the top level) load as for Llava.
+# On disk, the weights use the layout transformers writes for Llava (``language_model.model.*``,
+# ``vision_tower.*``, ``multi_modal_projector.*`` at the top level), so folders go both ways.
 register_checkpoint_conversion_mapping("llava_vitsplit", get_checkpoint_conversion_mapping("llava"), overwrite=True)
+register_checkpoint_conversion_mapping(
+    "LlavaViTSplitModel", get_checkpoint_conversion_mapping("LlavaModel"), overwrite=True
+)
 
 
 class LlavaViTSplitPreTrainedModel(LlavaPreTrainedModel):
@@ -81,9 +85,10 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         """Projected image features, one ``(tokens, llm_width)`` tensor per image in ``pooler_output``."""
         pixel_values = pixel_values.to(self.vision_tower.dtype)
         adapter = self.vision_adapter
-        if isinstance(self.multi_modal_projector, ViTSplitProjector):
-            split = self.multi_modal_projector.split_config
-            states = frozen_hidden_states(adapter, pixel_values, split.needed_hidden_states)
+        # Dispatch on the config, not the module class: PEFT may wrap the projector (modules_to_save).
+        if self.config.projector_type == "vitsplit":
+            needed = self.config.split_config.needed_hidden_states
+            states = frozen_hidden_states(adapter, pixel_values, needed)
             features = self.multi_modal_projector(states, adapter.grid_size(*pixel_values.shape[-2:]))
         else:
             layer = self.config.vision_feature_layer if vision_feature_layer is None else vision_feature_layer

@@ -34,8 +34,8 @@ class BackboneAdapter(ABC):
         """Tokens before the patch tokens: CLS and registers."""
 
     @property
-    @abstractmethod
-    def patch_size(self) -> int: ...
+    def patch_size(self) -> int:
+        return self.model.config.patch_size
 
     @abstractmethod
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
