@@ -35,6 +35,7 @@ MODEL_SLOT = "model"
 # Uploads larger than this are refused by Gradio itself; any real photo is far smaller.
 MAX_UPLOAD = "200mb"
 MAX_NEW_TOKENS_SLIDER = 2048
+SESSION_TTL_S = 2 * 3600
 WARNING = "⚠ "  # no emoji variant: plain fonts (DejaVu) have this one
 
 
@@ -144,7 +145,8 @@ class ChatDemo:
     def build(self) -> gr.Blocks:
         examples = write_example_photos(self.examples_folder or DEFAULT_FOLDER)
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
-            state = gr.State(None)
+            # Kept while the tab is open; API sessions (gradio_client) are dropped after two idle hours.
+            state = gr.State(None, time_to_live=SESSION_TTL_S)
             gr.Markdown(f"## {self.title}\nUpload or paste an image, then ask about it. "
                         "A new image starts a new conversation.")
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", feedback_options=None,

@@ -18,9 +18,9 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import ChatInputError
 
-# Far above any vision tower's input (224-518 px), small enough that a 100-megapixel photo does
-# not sit in memory for the whole conversation.
-MAX_IMAGE_SIDE = 2048
+# Twice the largest vision-tower input here (518 px), and small enough that each open
+# conversation holds at most 3 MB of pixels, whatever was uploaded.
+MAX_IMAGE_SIDE = 1024
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 30
 _IMAGE_FORMATS = "upload a photo or picture file such as PNG, JPEG, WebP, GIF, BMP or TIFF."

@@ -79,7 +79,7 @@ def test_empty_message_long_prompt_and_huge_image(demo_server, example_photos, t
     huge = tmp_path / "huge.png"
     Image.fromarray(np.full((3000, 5000, 3), 90, dtype=np.uint8)).save(huge)
     reply = final(send(client, "What is this?", huge))
-    assert ("assistant", "The image is 5000x3000 pixels; it was downscaled to 2048x1229.") in reply
+    assert ("assistant", "The image is 5000x3000 pixels; it was downscaled to 1024x614.") in reply
     assert reply[-1][0] == "assistant" and not reply[-1][1].startswith("⚠")
 
 
