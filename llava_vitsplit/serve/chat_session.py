@@ -37,6 +37,7 @@ from .image_input import UserImage
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class Conversation:
     """One image (or none) and the finished turns about it, user first, alternating."""
@@ -167,7 +168,7 @@ class ChatEngine:
                 reply += piece
                 yield reply.strip()
             keep = True
-        except GeneratorExit:  # the caller stopped listening: keep what it showed
+        except (GeneratorExit, KeyboardInterrupt):  # stopped by the reader (Stop, Ctrl-C): keep what it showed
             keep = True
             raise
         finally:

@@ -82,9 +82,11 @@ def _answer(engine: ChatEngine, conversation: Conversation, question: str, setti
     except ChatInputError as error:
         out.write(f"[{error}]\n")
         return 0
-    except KeyboardInterrupt:
-        replies.close()  # stops generation; the answer so far stays in the conversation
+    except KeyboardInterrupt:  # generation has stopped; the answer so far stays in the conversation
         out.write(" [stopped]")
+    except Exception as error:  # the model failed on this question; the chat goes on
+        out.write(f"[generation failed: {type(error).__name__}: {error}]\n")
+        return 0
     if not shown:
         out.write(ASSISTANT_PREFIX)
     out.write("\n")

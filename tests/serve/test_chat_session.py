@@ -88,6 +88,17 @@ def test_stopping_early_keeps_the_partial_answer_and_stops_generation(engine, co
     assert conversation.turns[-1].role == ASSISTANT and conversation.turns[-1].text == shown
 
 
+def test_ctrl_c_while_reading_keeps_the_partial_answer(engine, conversation, monkeypatch):
+    def interrupted(inputs, generate_kwargs):
+        yield " A cat"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "_generate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        list(engine.reply(conversation, "What is it?", GREEDY))
+    assert [turn.text for turn in conversation.turns] == ["What is it?", "A cat"]
+
+
 def test_a_failure_inside_generate_reaches_the_caller(engine, conversation, monkeypatch):
     def broken_generate(**kwargs):
         raise RuntimeError("out of memory (simulated)")

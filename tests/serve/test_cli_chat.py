@@ -40,6 +40,25 @@ def test_a_terminal_conversation_streams_two_answers(engine, example_photos, tmp
     assert "[notes.txt is not an image" in text and "[conversation cleared]" in text
 
 
+def test_ctrl_c_stops_an_answer_and_keeps_it_and_a_model_failure_is_reported(engine, example_photos, monkeypatch):
+    def interrupted(inputs, generate_kwargs):
+        yield "A cat"
+        raise KeyboardInterrupt
+
+    def failing(inputs, generate_kwargs):
+        raise RuntimeError("out of memory (simulated)")
+        yield
+
+    out = io.StringIO()
+    image = read_image(example_photos[0])
+    monkeypatch.setattr(engine, "_generate", interrupted)
+    assert chat_loop(engine, image, GREEDY, read_line=scripted(["What is it?"]), out=out) == 1
+    assert f"{ASSISTANT_PREFIX}A cat [stopped]" in out.getvalue()
+    monkeypatch.setattr(engine, "_generate", failing)
+    assert chat_loop(engine, image, GREEDY, read_line=scripted(["What is it?", "Again?"]), out=out) == 0
+    assert out.getvalue().count("[generation failed: RuntimeError: out of memory (simulated)]") == 2
+
+
 def test_chat_command_end_to_end(tiny_checkpoint, example_photos, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("What animal is this?\nAnd its colour?\n"))
     status = main(["chat", "--model-path", str(tiny_checkpoint), "--image-file", str(example_photos[0]),
