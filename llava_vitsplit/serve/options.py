@@ -31,7 +31,7 @@ def quickstart_checkpoint() -> Path:
     raise SystemExit(
         f"No --model-path given, and the quick start's model is not at {folder} (looked in "
         f"{', '.join(str(c.parent) for c in candidates)}).\n"
-        "Train it on the CPU with `bash scripts/pretrain.sh && bash scripts/finetune.sh`, "
+        "Train it on the CPU with `bash scripts/quickstart.sh` (or scripts/pretrain.sh, then scripts/finetune.sh), "
         "or pass --model-path FOLDER (and --model-base BASE for LoRA or projector-only folders)."
     )
 
