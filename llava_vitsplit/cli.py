@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.make_sample_data",
     "llava_vitsplit.commands.eval",
     "llava_vitsplit.commands.fetch_demo_weights",
+    "llava_vitsplit.commands.demo",
+    "llava_vitsplit.commands.chat",
     "llava_vitsplit.commands.convert",
 )
 

@@ -1,0 +1,29 @@
+"""Batches of LLaVA samples: right-padded ids and labels, and the images of the samples that have one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from .tokenize import IGNORE_INDEX
+
+
+@dataclass
+class LlavaDataCollator:
+    """`pixel_values` is `(num_images, 3, H, W)` in sample order, absent when no sample has an image."""
+
+    pad_token_id: int
+
+    def __call__(self, samples: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        input_ids = pad_sequence([s["input_ids"] for s in samples], batch_first=True, padding_value=self.pad_token_id)
+        labels = pad_sequence([s["labels"] for s in samples], batch_first=True, padding_value=IGNORE_INDEX)
+        lengths = torch.tensor([len(s["input_ids"]) for s in samples])
+        attention_mask = torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]
+        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask.long()}
+        images = [s["pixel_values"] for s in samples if "pixel_values" in s]
+        if images:
+            batch["pixel_values"] = torch.stack(images)
+        return batch

@@ -1,0 +1,113 @@
+"""The terminal chat: one image, a conversation typed at the prompt, answers streamed as they come.
+
+    llava-vitsplit chat --model-path PATH --image-file FILE_OR_URL
+
+At the prompt: `/clear` starts over, `/image FILE_OR_URL` switches to another image (a new
+conversation), `exit` or Ctrl-D quits; Ctrl-C stops an answer that is being written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from .chat_session import ChatEngine, Conversation
+from .errors import ChatInputError
+from .generation_settings import GenerationSettings
+from .image_input import UserImage, read_image
+from .options import add_chat_arguments, load_engine
+
+USER_PROMPT = "USER: "
+ASSISTANT_PREFIX = "ASSISTANT: "
+QUIT_WORDS = ("exit", "quit", "/exit", "/quit")
+
+
+def _announce(image: UserImage, out: TextIO) -> None:
+    width, height = image.image.size
+    note = f" {image.describe_downscale()}" if image.downscaled else ""
+    out.write(f"[image: {image.name}, {width}x{height}.{note}]\n")
+
+
+def chat_loop(
+    engine: ChatEngine,
+    image: UserImage,
+    settings: GenerationSettings,
+    *,
+    read_line: Callable[[str], str] = input,
+    out: TextIO | None = None,
+) -> int:
+    """Read questions until end of input; stream each answer to `out` (stdout). Returns the number of answers."""
+    out = out or sys.stdout
+    conversation = Conversation(image=image)
+    _announce(image, out)
+    answers = 0
+    while True:
+        try:
+            line = read_line(USER_PROMPT)
+        except EOFError:
+            out.write("\n")
+            return answers
+        command = line.strip()
+        if command.lower() in QUIT_WORDS:
+            return answers
+        if command == "/clear":
+            conversation.start_over(conversation.image)
+            out.write("[conversation cleared]\n")
+            continue
+        if command.startswith("/image"):
+            try:
+                conversation.start_over(read_image(command.removeprefix("/image").strip()))
+                _announce(conversation.image, out)
+            except ChatInputError as error:
+                out.write(f"[{error}]\n")
+            continue
+        answers += _answer(engine, conversation, line, settings, out)
+
+
+def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationSettings,
+            out: TextIO) -> int:
+    shown = ""
+    replies = engine.reply(conversation, question, settings)
+    try:
+        for partial in replies:
+            if not shown and not partial:
+                continue
+            if not shown:
+                out.write(ASSISTANT_PREFIX)
+            out.write(partial[len(shown):])
+            out.flush()
+            shown = partial
+    except ChatInputError as error:
+        out.write(f"[{error}]\n")
+        return 0
+    except KeyboardInterrupt:  # generation has stopped; the answer so far stays in the conversation
+        out.write(" [stopped]")
+    except Exception as error:  # the model failed on this question; the chat goes on
+        out.write(f"[generation failed: {type(error).__name__}: {error}]\n")
+        return 0
+    if not shown:
+        out.write(ASSISTANT_PREFIX)
+    out.write("\n")
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
+        image = read_image(args.image_file)
+    except ChatInputError as error:
+        raise SystemExit(f"llava-vitsplit chat: {error}") from None
+    chat_loop(load_engine(args), image, settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m llava_vitsplit.serve.cli_chat", description=__doc__.split("\n")[0])
+    add_chat_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""LLaVA's two training stages: arguments, trainer, checkpoints; `python -m llava_vitsplit.train`."""

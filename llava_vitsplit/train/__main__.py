@@ -1,0 +1,5 @@
+import sys
+
+from llava_vitsplit.train.train import main
+
+sys.exit(main())

@@ -1,0 +1,114 @@
+"""A tiny random LLaVA-ViTSplit checkpoint on disk, an engine over it, and a running demo server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.model.tiny import save_tiny_llm, save_tiny_tower
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVER_START_TIMEOUT_S = 180
+# The demo server's slider defaults: greedy (answers can be checked) and short (fast).
+SLIDER_DEFAULTS = dict(temperature=0.0, top_p=0.7, max_new_tokens=24)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A full model folder (weights, config, processor) as stage 2 writes it: DINOv2 tower, ViT-Split."""
+    from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
+
+    parts = tmp_path_factory.mktemp("parts")
+    torch.manual_seed(0)  # the same random model every run: its greedy answers are fixed
+    model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
+        save_tiny_llm(parts / "llm"), save_tiny_tower(parts / "tower", "dinov2"), projector_type="vitsplit"
+    )
+    folder = tmp_path_factory.mktemp("tiny-llava-vitsplit")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_checkpoint):
+    from llava_vitsplit.serve.chat_session import ChatEngine
+
+    return ChatEngine.from_pretrained(str(tiny_checkpoint), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def example_photos(tmp_path_factory):
+    from llava_vitsplit.serve.example_images import write_example_photos
+
+    return [path for path, _ in write_example_photos(tmp_path_factory.mktemp("examples"))]
+
+
+@dataclass(frozen=True)
+class RunningDemo:
+    url: str
+    log_path: Path  # the server's output, log lines included
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text().splitlines()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_demo(model_path: Path, log_dir: Path):
+    """`python -m llava_vitsplit.serve.gradio_demo` on a free local port, stopped on exit."""
+    port = free_port()
+    log_path = log_dir / "demo.log"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(model_path),
+             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
+             *(f"--{name.replace('_', '-')}={value}" for name, value in SLIDER_DEFAULTS.items())],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(url, server, log_path)
+        yield RunningDemo(url, log_path)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="session")
+def demo_server(tiny_checkpoint, tmp_path_factory):
+    with running_demo(tiny_checkpoint, tmp_path_factory.mktemp("server")) as demo:
+        yield demo
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"the demo server exited with {server.returncode}:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the demo server did not answer on {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")

@@ -1,0 +1,79 @@
+"""Small real tokenizers trained in memory, for the data-pipeline tests.
+
+Three styles: SentencePiece-like (Metaspace, BOS added, `</s>`), byte-level BPE like GPT-2 /
+SmolLM2 (no BOS, `<|im_end|>`), and one whose merges cross word boundaries (to provoke a
+tokenization mismatch). Each has `<image>` as a special token, as `from_parts` adds it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
+
+CORPUS = [
+    "A chat between a curious user and an artificial intelligence assistant. The assistant gives "
+    "helpful, detailed, and polite answers to the user's questions.",
+    "USER: What colour is the circle? ASSISTANT: Red.",
+    "USER: How many shapes are there? ASSISTANT: There are 2 shapes.",
+    "There are two squares and a triangle on the left. A blue circle is at the top right.",
+    "Is there a green triangle in the image? Yes. No. Where is the square?",
+]
+
+
+def _metaspace_tokenizer(split: bool) -> PreTrainedTokenizerFast:
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never", split=split)
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False,
+        initial_alphabet=list("\n0123456789"),
+    )
+    tokenizer.train_from_iterator(CORPUS * 4, trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tokenizer.token_to_id("<s>"))]
+    )
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    wrapped.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    return wrapped
+
+
+def make_sentencepiece_like() -> PreTrainedTokenizerFast:
+    return _metaspace_tokenizer(split=True)
+
+
+def make_merging() -> PreTrainedTokenizerFast:
+    """Merges like 'ISTANT:▁Red' cross the prompt/reply boundary: labels cannot line up."""
+    return _metaspace_tokenizer(split=False)
+
+
+def make_byte_level() -> PreTrainedTokenizerFast:
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=500,
+        special_tokens=["<|endoftext|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(CORPUS * 4, trainer)
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", bos_token="<|endoftext|>")
+    wrapped.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    return wrapped
+
+
+@pytest.fixture(scope="session")
+def sp_tokenizer():
+    return make_sentencepiece_like()
+
+
+@pytest.fixture(scope="session")
+def byte_tokenizer():
+    return make_byte_level()
+
+
+@pytest.fixture(scope="session")
+def merging_tokenizer():
+    return make_merging()

@@ -1,0 +1,131 @@
+"""Label masks of the `plain` and `v1` templates line up exactly with the ids, or fail loudly."""
+
+from __future__ import annotations
+
+import pytest
+
+from llava_vitsplit.data.conversation import get_template
+from llava_vitsplit.data.tokenize import (
+    IGNORE_INDEX,
+    TokenizationMismatchError,
+    TooLongError,
+    tokenize_conversation,
+)
+
+IMAGE_SEQ = 4
+
+MULTI_TURN = [
+    {"from": "human", "value": "What colour is the circle?\n<image>"},
+    {"from": "gpt", "value": "Red."},
+    {"from": "human", "value": "How many shapes are there?"},
+    {"from": "gpt", "value": "There are 2 shapes."},
+    {"from": "human", "value": "Where is the square?"},
+    {"from": "gpt", "value": "At the top right."},
+]
+
+
+def supervised_runs(labels):
+    runs, current = [], []
+    for label in labels:
+        if label == IGNORE_INDEX:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append(label)
+    return runs + ([current] if current else [])
+
+
+def tokenize(tokenizer, template_name, conversation, num_images=1, max_length=None):
+    template = get_template(template_name)
+    return tokenize_conversation(
+        template.segments(conversation, tokenizer.eos_token),
+        tokenizer,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        image_seq_length=IMAGE_SEQ,
+        num_images=num_images,
+        max_length=max_length,
+    )
+
+
+@pytest.mark.parametrize("which", ["sp_tokenizer", "byte_tokenizer"])
+def test_v1_multi_turn_masks_exactly_the_replies(which, request):
+    tokenizer = request.getfixturevalue(which)
+    result = tokenize(tokenizer, "v1", MULTI_TURN)
+    image_id = tokenizer.convert_tokens_to_ids("<image>")
+    full_text = get_template("v1").training_text(MULTI_TURN, tokenizer.eos_token)
+    # The ids are exactly the whole text tokenised once (plus BOS), with the image expanded.
+    expected = tokenizer(full_text)["input_ids"]
+    image_at = expected.index(image_id)
+    expected = expected[:image_at] + [image_id] * IMAGE_SEQ + expected[image_at + 1 :]
+    assert result.input_ids == expected
+    assert result.input_ids.count(image_id) == IMAGE_SEQ
+    assert all(label == IGNORE_INDEX for ids, label in zip(result.input_ids, result.labels) if ids == image_id)
+    # Three supervised runs, each decoding to " reply" + EOS, labels equal to the ids there.
+    runs = supervised_runs(result.labels)
+    replies = [turn["value"] for turn in MULTI_TURN if turn["from"] == "gpt"]
+    assert len(runs) == 3
+    for run, reply in zip(runs, replies):
+        assert tokenizer.decode(run).strip() == reply + tokenizer.eos_token
+    assert all(label in (IGNORE_INDEX, ids) for ids, label in zip(result.input_ids, result.labels))
+    # Everything else (system prompt, USER turns, "ASSISTANT:") is masked.
+    masked = [ids for ids, label in zip(result.input_ids, result.labels) if label == IGNORE_INDEX and ids != image_id]
+    masked_text = tokenizer.decode(masked, skip_special_tokens=True)
+    assert "What colour is the circle?" in masked_text and "Red" not in masked_text
+
+
+def test_v1_separator_is_the_tokenizers_eos(byte_tokenizer):
+    text = get_template("vicuna_v1").training_text(MULTI_TURN, byte_tokenizer.eos_token)
+    assert text.count("<|im_end|>") == 3 and "</s>" not in text
+
+
+def test_plain_supervises_caption_and_newline_only(sp_tokenizer):
+    caption = [{"from": "human", "value": "<image>\nDescribe it."}, {"from": "gpt", "value": "A blue circle."}]
+    result = tokenize(sp_tokenizer, "plain", caption)
+    image_id = sp_tokenizer.convert_tokens_to_ids("<image>")
+    assert result.input_ids[0] == sp_tokenizer.bos_token_id
+    assert result.input_ids[1 : 1 + IMAGE_SEQ] == [image_id] * IMAGE_SEQ
+    (run,) = supervised_runs(result.labels)
+    assert sp_tokenizer.decode(run).strip() == "A blue circle."
+    assert sp_tokenizer.decode(run).endswith("\n")
+    assert "Describe" not in sp_tokenizer.decode(result.input_ids)  # plain drops the question
+
+
+def test_boundary_inside_a_token_is_a_mismatch_error(merging_tokenizer):
+    with pytest.raises(TokenizationMismatchError, match="inside a token"):
+        tokenize(merging_tokenizer, "v1", MULTI_TURN)
+
+
+def test_truncation_keeps_labels_and_reports_original_length(sp_tokenizer):
+    full = tokenize(sp_tokenizer, "v1", MULTI_TURN)
+    cut = len(full.input_ids) - 5
+    result = tokenize(sp_tokenizer, "v1", MULTI_TURN, max_length=cut)
+    assert result.truncated_from == len(full.input_ids)
+    assert result.input_ids == full.input_ids[:cut] and result.num_supervised > 0
+
+
+def test_truncation_into_the_image_or_past_all_labels_is_an_error(sp_tokenizer):
+    full = tokenize(sp_tokenizer, "v1", MULTI_TURN)
+    image_start = full.input_ids.index(sp_tokenizer.convert_tokens_to_ids("<image>"))
+    with pytest.raises(TooLongError, match="cuts into the image"):
+        tokenize(sp_tokenizer, "v1", MULTI_TURN, max_length=image_start + 2)
+    first_label = next(i for i, label in enumerate(full.labels) if label != IGNORE_INDEX)
+    with pytest.raises(TooLongError, match="no supervised token"):
+        tokenize(sp_tokenizer, "v1", MULTI_TURN, max_length=first_label)
+
+
+def test_image_token_count_must_match(sp_tokenizer):
+    with pytest.raises(ValueError, match="expected 0 image token"):
+        tokenize(sp_tokenizer, "v1", MULTI_TURN, num_images=0)
+
+
+def test_prompt_for_generation_ends_at_the_assistant_role():
+    template = get_template("v1")
+    prompt = template.prompt_for("<image>\nWhat colour?")
+    assert prompt.endswith("USER: <image>\nWhat colour? ASSISTANT:")
+    history = MULTI_TURN[:3]
+    assert template.prompt_for(history, eos_token="</s>").endswith("Red.</s>USER: How many shapes are there? ASSISTANT:")
+    with pytest.raises(ValueError, match="EOS"):
+        template.prompt_for(history)
+    with pytest.raises(ValueError, match="unknown conversation template"):
+        get_template("llama_3")
