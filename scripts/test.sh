@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
+# The demo's browser test drives Debian's headless Chromium; install it where we can (root + apt).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "[test] installing chromium and chromium-driver for the browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+        || echo "[test] could not install chromium: the browser test will be skipped" >&2
+fi
 "$VENV/bin/ruff" check --quiet llava_vitsplit scripts tests eval
 set +e
 "$VENV/bin/python" -m pytest "$@"
