@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = (
     "llava_vitsplit.commands.presets",
     "llava_vitsplit.commands.params",
+    "llava_vitsplit.commands.dense",
 )
 
 
