@@ -1,6 +1,14 @@
 import pytest
-from transformers import CLIPVisionConfig, CLIPVisionModel, Dinov2Config, Dinov2Model, SiglipVisionConfig, SiglipVisionModel
-from transformers import Dinov2WithRegistersConfig, Dinov2WithRegistersModel
+from transformers import (
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    Dinov2Config,
+    Dinov2Model,
+    Dinov2WithRegistersConfig,
+    Dinov2WithRegistersModel,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
 
 TINY = dict(hidden_size=64, num_hidden_layers=6, num_attention_heads=4, patch_size=8, image_size=32)
 
@@ -13,7 +21,9 @@ def tiny_dinov2() -> Dinov2Model:
 def tiny_backbones():
     return {
         "dinov2": tiny_dinov2(),
-        "dinov2_registers": Dinov2WithRegistersModel(Dinov2WithRegistersConfig(**TINY, num_register_tokens=4)).eval(),
+        "dinov2_registers": Dinov2WithRegistersModel(
+            Dinov2WithRegistersConfig(**TINY, num_register_tokens=4)
+        ).eval(),
         "clip": CLIPVisionModel(CLIPVisionConfig(**TINY, intermediate_size=128)).eval(),
         "siglip": SiglipVisionModel(SiglipVisionConfig(**TINY, intermediate_size=128)).eval(),
     }

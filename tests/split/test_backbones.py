@@ -4,7 +4,12 @@ from torch import nn
 
 from llava_vitsplit.split import adapt_backbone, frozen_hidden_states
 
-EXPECTED_PREFIX = {"Dinov2Model": 1, "Dinov2WithRegistersModel": 5, "CLIPVisionModel": 1, "SiglipVisionModel": 0}
+EXPECTED_PREFIX = {
+    "Dinov2Model": 1,
+    "Dinov2WithRegistersModel": 5,
+    "CLIPVisionModel": 1,
+    "SiglipVisionModel": 0,
+}
 
 
 def test_adapter_reproduces_library_hidden_states(backbone):

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from llava_vitsplit.split import ViTSplit, ViTSplitConfig, ViTSplitHeads, adapt_backbone, config_for_backbone, frozen_hidden_states
+from llava_vitsplit.split import (
+    ViTSplit,
+    ViTSplitConfig,
+    ViTSplitHeads,
+    adapt_backbone,
+    config_for_backbone,
+    frozen_hidden_states,
+)
 
 from .conftest import tiny_backbones, tiny_dinov2
 
@@ -11,7 +18,9 @@ from .conftest import tiny_backbones, tiny_dinov2
 @pytest.mark.parametrize("family", ["dinov2", "clip", "siglip"])
 def test_task_head_at_init_equals_frozen_output(family, num_task_layers, split_point):
     backbone = tiny_backbones()[family]
-    config = config_for_backbone(backbone, num_task_layers=num_task_layers, num_prior_layers=2, split_point=split_point)
+    config = config_for_backbone(
+        backbone, num_task_layers=num_task_layers, num_prior_layers=2, split_point=split_point
+    )
     adapter = adapt_backbone(backbone)
     heads = ViTSplitHeads(config, adapter)
     pixels = torch.randn(2, 3, 32, 32)
@@ -33,7 +42,9 @@ def test_task_head_is_a_trainable_copy_not_the_frozen_block():
 @pytest.mark.parametrize("conv", ["deformable", "plain"])
 def test_fused_map_shape_on_non_square_input(conv):
     backbone = tiny_dinov2()
-    config = config_for_backbone(backbone, num_task_layers=2, num_prior_layers=3, prior_start_layer=1, conv=conv, fusion_width=96)
+    config = config_for_backbone(
+        backbone, num_task_layers=2, num_prior_layers=3, prior_start_layer=1, conv=conv, fusion_width=96
+    )
     out = ViTSplit(backbone, config)(torch.randn(2, 3, 40, 64))
     assert out.shape == (2, 96, 5, 8)
 
@@ -41,8 +52,16 @@ def test_fused_map_shape_on_non_square_input(conv):
 def test_official_llava_variant_widths():
     backbone = tiny_backbones()["clip"]
     config = config_for_backbone(
-        backbone, num_task_layers=1, num_prior_layers=1, selection="explicit", prior_layer_ids=(4,),
-        split_point=5, conv="plain", prior_width=64, fusion_width=48, apply_final_norm=False,
+        backbone,
+        num_task_layers=1,
+        num_prior_layers=1,
+        selection="explicit",
+        prior_layer_ids=(4,),
+        split_point=5,
+        conv="plain",
+        prior_width=64,
+        fusion_width=48,
+        apply_final_norm=False,
     )
     heads = ViTSplit(backbone, config).heads
     assert heads.prior_head[0].in_channels == 64 and heads.prior_head[0].out_channels == 64
@@ -52,5 +71,7 @@ def test_official_llava_variant_widths():
 
 def test_config_for_another_backbone_is_rejected():
     config = ViTSplitConfig(num_layers=12, hidden_size=64, num_task_layers=1, num_prior_layers=2)
-    with pytest.raises(ValueError, match="12 blocks of width 64, but the backbone CLIPVisionModel has 6 blocks"):
+    with pytest.raises(
+        ValueError, match="12 blocks of width 64, but the backbone CLIPVisionModel has 6 blocks"
+    ):
         ViTSplitHeads(config, adapt_backbone(tiny_backbones()["clip"]))

@@ -38,8 +38,21 @@ def test_table6_breakdown(preset, task_head, prior_head, fusion):
 
 def test_every_table10_row_has_a_preset():
     expected = {
-        "ade20k-s", "ade20k-b", "ade20k-l", "ade20k-l-896", "ade20k-g-896", "cityscapes-l", "pascal-context-l",
-        "nyu-s", "nyu-b", "nyu-l", "coco-s", "coco-b", "coco-l", "llava", "llava-official",
+        "ade20k-s",
+        "ade20k-b",
+        "ade20k-l",
+        "ade20k-l-896",
+        "ade20k-g-896",
+        "cityscapes-l",
+        "pascal-context-l",
+        "nyu-s",
+        "nyu-b",
+        "nyu-l",
+        "coco-s",
+        "coco-b",
+        "coco-l",
+        "llava",
+        "llava-official",
     }
     assert expected <= set(PRESETS)
     assert get_preset("coco-s").patch_size == 16

@@ -40,7 +40,10 @@ def test_sparse_gate_is_sparse_normalised_and_straight_through():
 
 def test_sparse_gate_trains_inside_vitsplit():
     backbone = tiny_dinov2()
-    model = ViTSplit(backbone, config_for_backbone(backbone, num_task_layers=1, num_prior_layers=2, selection="sparse_gate"))
+    model = ViTSplit(
+        backbone,
+        config_for_backbone(backbone, num_task_layers=1, num_prior_layers=2, selection="sparse_gate"),
+    )
     assert model.config.needed_hidden_states == {5, *range(1, 7)}
     model(torch.randn(1, 3, 32, 32)).mean().backward()
     assert model.heads.gate.scores.grad.abs().sum() > 0
