@@ -137,9 +137,8 @@ class DenseTrainConfig:
             eval_interval=recipe.eval_interval,
             save_interval=recipe.eval_interval,
         )
-        # None means "the recipe's" for the recipe's own fields; other fields take None at face value
-        # (val_split=None: no evaluation).
-        overrides = {key: value for key, value in overrides.items() if value is not None or key not in fields}
+        # None keeps the recipe's or the field's default, except where None is a choice (no evaluation).
+        overrides = {key: value for key, value in overrides.items() if value is not None or key == "val_split"}
         fields.update(overrides)
         # A short run keeps the recipe's warm-up share instead of failing on warm-up > iters.
         if "warmup_iters" not in overrides and fields["warmup_iters"] > fields["iters"]:
