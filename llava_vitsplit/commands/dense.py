@@ -109,6 +109,9 @@ def _register_train(actions) -> None:
     run.add_argument("--log-interval", type=int)
     run.add_argument("--keep-checkpoints", type=int)
     run.add_argument("--eval-max-images", type=int, help="score only the first N validation images")
+    run.add_argument(
+        "--mixed-precision", choices=["no", "bf16", "fp16"], help="default: Accelerate's setting"
+    )
     run.add_argument("--num-workers", type=int)
     run.add_argument("--seed", type=int)
     data = parser.add_argument_group("data")
@@ -147,7 +150,7 @@ def run_train(args: argparse.Namespace) -> int:
         for name in (
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
             "weight_decay", "task_head_lr_mult", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
-            "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "num_workers", "seed",
+            "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
         )
     }  # fmt: skip
     config = DenseTrainConfig.from_preset(

@@ -85,12 +85,12 @@ def slide_windows(size: tuple[int, int], crop: tuple[int, int], stride: tuple[in
 def _slide(forward: Forward, pixel_values: torch.Tensor, crop, stride) -> dict[str, torch.Tensor]:
     height, width = pixel_values.shape[-2:]
     sums: dict[str, torch.Tensor] = {}
-    counts = pixel_values.new_zeros(1, 1, height, width)
+    counts = pixel_values.new_zeros(1, 1, height, width, dtype=torch.float32)
     for top, bottom, left, right in slide_windows((height, width), crop, stride):
         for name, out in forward(pixel_values[..., top:bottom, left:right]).items():
-            if name not in sums:
-                sums[name] = out.new_zeros(out.shape[0], out.shape[1], height, width)
-            sums[name][..., top:bottom, left:right] += out
+            if name not in sums:  # float32 sums: windows overlap, bf16 would lose the average
+                sums[name] = out.new_zeros(out.shape[0], out.shape[1], height, width, dtype=torch.float32)
+            sums[name][..., top:bottom, left:right] += out.float()
         counts[..., top:bottom, left:right] += 1
     return {name: total / counts for name, total in sums.items()}
 

@@ -82,6 +82,8 @@ class DenseTrainConfig:
     eval_max_images: int | None = None
     photometric: bool = True
     resume: str | None = None
+    mixed_precision: str | None = None
+    """``no``, ``bf16`` or ``fp16``; ``None``: Accelerate's setting (``accelerate launch --mixed_precision``)."""
     split_overrides: dict = field(default_factory=dict)
     dataset_options: dict = field(default_factory=dict)
 
@@ -104,6 +106,10 @@ class DenseTrainConfig:
             )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"DenseTrainConfig.schedule = {self.schedule!r}: choose one of {SCHEDULES}")
+        if self.mixed_precision not in (None, "no", "bf16", "fp16"):
+            raise ValueError(
+                f"DenseTrainConfig.mixed_precision = {self.mixed_precision!r}: choose no, bf16 or fp16"
+            )
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(
                 f"DenseTrainConfig.max_grad_norm = {self.max_grad_norm} must be > 0 (or None: no clipping)"
@@ -138,7 +144,9 @@ class DenseTrainConfig:
             save_interval=recipe.eval_interval,
         )
         # None keeps the recipe's or the field's default, except where None is a choice (no evaluation).
-        overrides = {key: value for key, value in overrides.items() if value is not None or key == "val_split"}
+        overrides = {
+            key: value for key, value in overrides.items() if value is not None or key == "val_split"
+        }
         fields.update(overrides)
         # A short run keeps the recipe's warm-up share instead of failing on warm-up > iters.
         if "warmup_iters" not in overrides and fields["warmup_iters"] > fields["iters"]:
@@ -259,9 +267,10 @@ def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> Tra
     from accelerate.utils import GradientAccumulationPlugin, set_seed
 
     accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
         gradient_accumulation_plugin=GradientAccumulationPlugin(
             num_steps=config.grad_accum, sync_with_dataloader=False
-        )
+        ),
     )
     set_seed(config.seed)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
@@ -374,12 +383,9 @@ def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> Tra
         if task_config.task == "segmentation"
         else (lambda out, labels: depth_loss(out, labels, task_config.min_depth, task_config.max_depth))
     )
-    evaluations = (
-        [json.loads(line) for line in log_path.read_text().splitlines()]
-        if checkpoint and log_path.is_file()
-        else []
-    )
-    evaluations = [{"iter": r["iter"], "metrics": r["eval"]} for r in evaluations if "eval" in r]
+    accelerator.wait_for_everyone()  # the main process has trimmed (or removed) the log first
+    logged = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.is_file() else []
+    evaluations = [{"iter": r["iter"], "metrics": r["eval"]} for r in logged if "eval" in r]
     part.train()
     progress = tqdm(
         total=config.iters,

@@ -11,7 +11,18 @@ from llava_vitsplit.cli import main
 from .conftest import random_image, tiny_dinov2, write_depth_folder, write_png, write_segmentation_folder
 
 TINY_ARGS = ["--num-task-layers", "1", "--num-prior-layers", "2", "--prior-start-layer", "1"]
-RUN_ARGS = ["--crop-size", "32", "--iters", "2", "--batch-size", "4", "--num-workers", "0", "--save-interval", "2"]
+RUN_ARGS = [
+    "--crop-size",
+    "32",
+    "--iters",
+    "2",
+    "--batch-size",
+    "4",
+    "--num-workers",
+    "0",
+    "--save-interval",
+    "2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +33,14 @@ def trained(tmp_path_factory):
     write_depth_folder(root / "depth_data")
     for preset, data, out in (("ade20k-s", "seg_data", "seg_run"), ("nyu-s", "depth_data", "depth_run")):
         argv = ["dense", "train", "--preset", preset, "--dataset", "folder", "--data-root", str(root / data)]
-        argv += ["--backbone-path", str(root / "backbone"), "--output-dir", str(root / out), *RUN_ARGS, *TINY_ARGS]
+        argv += [
+            "--backbone-path",
+            str(root / "backbone"),
+            "--output-dir",
+            str(root / out),
+            *RUN_ARGS,
+            *TINY_ARGS,
+        ]
         assert main(argv) == 0
     return root
 
@@ -36,7 +54,14 @@ def test_train_writes_a_part_that_remembers_its_backbone(trained):
 
 def test_eval_prints_the_class_table_and_writes_json(trained, capsys):
     out = trained / "seg_eval.json"
-    argv = ["dense", "eval", "--checkpoint", str(trained / "seg_run" / "final"), "--data-root", str(trained / "seg_data")]
+    argv = [
+        "dense",
+        "eval",
+        "--checkpoint",
+        str(trained / "seg_run" / "final"),
+        "--data-root",
+        str(trained / "seg_data"),
+    ]
     assert main([*argv, "--output", str(out), "--flip", "--scales", "0.75", "1"]) == 0
     printed = capsys.readouterr().out
     assert "bright" in printed and "mIoU" in printed
@@ -52,7 +77,14 @@ def test_eval_of_a_depth_checkpoint_reports_depth_metrics(trained, capsys):
 
 
 def test_eval_refuses_data_of_the_other_task(trained):
-    argv = ["dense", "eval", "--checkpoint", str(trained / "seg_run" / "final"), "--data-root", str(trained / "depth_data")]
+    argv = [
+        "dense",
+        "eval",
+        "--checkpoint",
+        str(trained / "seg_run" / "final"),
+        "--data-root",
+        str(trained / "depth_data"),
+    ]
     with pytest.raises(ValueError, match="segmentation part"):
         main(argv)
 
@@ -62,7 +94,12 @@ def test_predict_runs_both_tasks_and_lays_them_beside_the_input(trained, capsys)
     write_png(image, random_image(np.random.default_rng(1), 45, 60))
     out, raw = trained / "pred.png", trained / "raw"
     argv = ["dense", "predict", str(image), "--out", str(out), "--save-raw", str(raw)]
-    argv += ["--checkpoint", str(trained / "seg_run" / "final"), "--checkpoint", f"depth={trained / 'depth_run' / 'final'}"]
+    argv += [
+        "--checkpoint",
+        str(trained / "seg_run" / "final"),
+        "--checkpoint",
+        f"depth={trained / 'depth_run' / 'final'}",
+    ]
     assert main([*argv, "--tasks", "seg,depth"]) == 0
     assert "seg, depth from one trunk pass" in capsys.readouterr().out
     assert Image.open(out).size[0] >= 3 * 60  # input | seg | depth
@@ -72,6 +109,16 @@ def test_predict_runs_both_tasks_and_lays_them_beside_the_input(trained, capsys)
 
 
 def test_predict_names_an_unknown_task(trained):
-    argv = ["dense", "predict", "x.png", "--out", "y.png", "--checkpoint", str(trained / "seg_run" / "final"), "--tasks", "normals"]
+    argv = [
+        "dense",
+        "predict",
+        "x.png",
+        "--out",
+        "y.png",
+        "--checkpoint",
+        str(trained / "seg_run" / "final"),
+        "--tasks",
+        "normals",
+    ]
     with pytest.raises(ValueError, match="normals"):
         main(argv)
