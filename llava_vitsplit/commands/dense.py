@@ -331,7 +331,7 @@ def run_predict(args: argparse.Namespace) -> int:
         else:
             depth = out[0].numpy()
             panels.append((f"{task}: {depth.min():.2f}-{depth.max():.2f} m", colorize_depth(depth)))
-            raw = np.clip(depth * 1000, 0, 65535).astype(np.uint16)
+            raw = np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)
         if args.save_raw:
             from PIL import Image
 
