@@ -296,8 +296,9 @@ def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> Tra
     scheduler = build_scheduler(
         optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
     )
-    if accelerator.state.deepspeed_plugin is not None:
+    if accelerator.state.deepspeed_plugin is not None:  # our loop, not the YAML, sets batch and accumulation
         accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = per_device
+        accelerator.state.deepspeed_plugin.deepspeed_config["gradient_accumulation_steps"] = config.grad_accum
     part, optimizer = accelerator.prepare(part, optimizer)
     # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
     accelerator.register_for_checkpointing(scheduler)
