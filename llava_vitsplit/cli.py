@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.demo",
     "llava_vitsplit.commands.chat",
     "llava_vitsplit.commands.convert",
+    "llava_vitsplit.commands.dense",
 )
 
 

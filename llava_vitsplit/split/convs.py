@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.ops import DeformConv2d
+from torchvision.ops import DeformConv2d, deform_conv2d
 
 
 class DeformableConv3x3(nn.Module):
@@ -19,7 +19,15 @@ class DeformableConv3x3(nn.Module):
         self.conv = DeformConv2d(channels, channels, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, self.offset(x))
+        offset = self.offset(x)
+        if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
+            # torchvision's CPU kernel has no bf16/fp16 (as under CPU autocast): run this one conv in float32.
+            conv = self.conv
+            out = deform_conv2d(
+                x.float(), offset.float(), conv.weight.float(), None, conv.stride, conv.padding, conv.dilation
+            )
+            return out.to(x.dtype)
+        return self.conv(x, offset)
 
 
 class ConvFusion(nn.Sequential):

@@ -28,3 +28,18 @@ def test_conv_fusion_has_no_norm_layers():
     block = ConvFusion(16, 8)
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)) for m in block.modules())
     assert block(torch.randn(1, 16, 4, 4)).shape == (1, 8, 4, 4)
+
+
+def test_deformable_conv_runs_under_cpu_bf16_autocast_and_in_a_bf16_model():
+    # torchvision's CPU kernel has no bf16: the conv falls back to float32 and returns the input dtype.
+    dcn = DeformableConv3x3(8)
+    with torch.no_grad():
+        dcn.offset.bias.fill_(0.3)
+    x = torch.randn(1, 8, 5, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = ConvFusion(8, 8)(x)
+        assert mixed.dtype == torch.bfloat16
+    reference = dcn(x)
+    halved = dcn.to(torch.bfloat16)(x.bfloat16())
+    assert halved.dtype == torch.bfloat16
+    torch.testing.assert_close(halved.float(), reference, rtol=0.05, atol=0.05)
