@@ -14,6 +14,9 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.presets",
     "llava_vitsplit.commands.params",
     "llava_vitsplit.commands.make_sample_data",
+    "llava_vitsplit.commands.eval",
+    "llava_vitsplit.commands.fetch_demo_weights",
+    "llava_vitsplit.commands.convert",
     "llava_vitsplit.commands.merge_lora",
     "llava_vitsplit.commands.heldout_check",
 )

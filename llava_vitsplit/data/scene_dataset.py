@@ -35,6 +35,7 @@ from llava_vitsplit.data.scenes import (
     SHAPES,
     SPLITS,
     Scene,
+    SceneObject,
     answer_candidates,
     ask,
     caption,
@@ -52,7 +53,7 @@ FINETUNE_FILE = "finetune.json"
 HELDOUT_FILE = "heldout.json"
 SCENES_FILE = "scenes.json"
 MANIFEST_FILE = "scenes_manifest.json"
-_OWNED_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE, MANIFEST_FILE)
+_DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)
 
 IMAGE_TOKEN = "<image>"
 # One question of every type plus one more about an object: six short-answer turns per image.
@@ -135,8 +136,8 @@ def make_sample_data(
     """Generate the scenes dataset into `out_dir`, unless it already holds exactly this config.
 
     A folder is only overwritten if it is empty or holds a scenes manifest (i.e. was written
-    here); the new files are built in a temporary sibling folder and moved in at the end, so an
-    interrupted run leaves either the old dataset or the new one.
+    here). The files are built in a temporary sibling folder and moved in at the end; the complete
+    manifest is written last, so an interrupted run is redone by the next one.
     """
     config = config or SceneDataConfig()
     out_dir = Path(out_dir)
@@ -167,14 +168,17 @@ def make_sample_data(
             },
         )
         out_dir.mkdir(exist_ok=True)
-        for name in _OWNED_ENTRIES:
+        # Mark the folder as ours and incomplete before touching it, so that a run interrupted
+        # below leaves a folder the next run recognises and regenerates.
+        _write_json(out_dir / MANIFEST_FILE, {"format_version": FORMAT_VERSION, "complete": False})
+        for name in _DATA_ENTRIES:
             target = out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-        for name in _OWNED_ENTRIES:  # the manifest is last: it marks a complete folder
-            (staging / name).rename(out_dir / name)
+            (staging / name).rename(target)
+        (staging / MANIFEST_FILE).replace(out_dir / MANIFEST_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return SampleData(out_dir, True, digest, counts)
@@ -207,7 +211,7 @@ def _content_sha256(folder: Path) -> str:
         if (folder / IMAGES_DIR).is_dir()
         else []
     )
-    files += [folder / name for name in (PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)]
+    files += [folder / name for name in _DATA_ENTRIES if name != IMAGES_DIR]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
@@ -239,7 +243,7 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
                 for question_type in QUESTION_TYPES:
                     # Exactly balanced Yes/No over the held-out images: majority baseline = chance.
                     presence_answer = index % 2 == 0 if question_type == "presence" else None
-                    question = ask(scene, question_type, rng, presence_answer)
+                    question = ask(scene, question_type, rng, presence_answer=presence_answer)
                     heldout_questions.append(
                         HeldoutQuestion(
                             f"heldout-{index:06d}-{question_type}",
@@ -274,19 +278,36 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
 
 
 def _finetune_turns(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """Six short-answer turns in random order, then sometimes a caption.
+
+    Every turn is supervised, so a turn whose answer an earlier turn already gave away teaches
+    copying instead of looking. Questions therefore go to objects not yet talked about while there
+    are any, and the caption (which gives everything away) comes last.
+    """
     types = list(QUESTION_TYPES) + [_EXTRA_TURN_TYPES[int(rng.integers(len(_EXTRA_TURN_TYPES)))]]
     turns: list[tuple[str, str]] = []
+    talked_about: list[SceneObject] = []
     for index in rng.permutation(len(types)).tolist():
+        question_type = types[index]
         # A one-object scene has only two wordings per object question; a repeat is redrawn, and
         # in the rare case every redraw repeats, the conversation simply has one turn fewer.
         for _ in range(10):
-            question = ask(scene, types[index], rng)
+            fresh = [obj for obj in scene.objects if obj not in talked_about] or list(scene.objects)
+            about = fresh[int(rng.integers(len(fresh)))]
+            if question_type == "count":
+                question = ask(scene, "count", rng)
+            elif question_type == "presence":
+                present = bool(rng.integers(2))
+                question = ask(scene, "presence", rng, about if present else None, presence_answer=present)
+            else:
+                question = ask(scene, question_type, rng, about)
             if all(question.question != asked for asked, _ in turns):
                 turns.append((question.question, question.answer))
+                if question.about is not None:
+                    talked_about.append(question.about)
                 break
     if rng.random() < _CAPTION_TURN_PROBABILITY:
-        position = int(rng.integers(len(turns) + 1))
-        turns.insert(position, (CAPTION_QUESTIONS[int(rng.integers(len(CAPTION_QUESTIONS)))], caption(scene)))
+        turns.append((CAPTION_QUESTIONS[int(rng.integers(len(CAPTION_QUESTIONS)))], caption(scene)))
     return turns
 
 

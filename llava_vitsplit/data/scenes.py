@@ -66,7 +66,9 @@ _POSITION_PHRASES = {
 _COUNT_QUESTIONS = ("How many objects are there?", "How many shapes are in the image?")
 _COLOUR_QUESTIONS = ("What colour is the {shape}?", "What is the colour of the {shape}?")
 _SHAPE_QUESTIONS = ("What shape is the {colour} object?", "Which shape is {colour}?")
-_POSITION_QUESTIONS = ("Where is the {colour} {shape}?", "Where is the {shape}?")
+# Named by one attribute only, so a position question does not reveal which colour goes with which
+# shape (a later turn of the same conversation could otherwise be answered from the text).
+_POSITION_QUESTIONS = ("Where is the {shape}?", "Where is the {colour} object?")
 CAPTION_QUESTIONS: tuple[str, ...] = ("Describe the image briefly.", "What is in the image?")
 
 
@@ -156,6 +158,7 @@ class SceneQuestion:
     type: str
     question: str
     answer: str
+    about: SceneObject | None  # the object whose attributes the question reveals, if any
 
 
 def _check_member(field: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -305,20 +308,34 @@ def _pick(rng: np.random.Generator, options):
 
 
 def ask(
-    scene: Scene, question_type: str, rng: np.random.Generator, presence_answer: bool | None = None
+    scene: Scene,
+    question_type: str,
+    rng: np.random.Generator,
+    about: SceneObject | None = None,
+    presence_answer: bool | None = None,
 ) -> SceneQuestion:
     """One question of `question_type` about `scene`, with its short answer.
 
-    For "presence", `presence_answer` forces a Yes or a No question (None: either, evenly).
+    `about` picks the object a colour, shape, position or Yes-presence question is about (None: a
+    random one). For "presence", `presence_answer` forces a Yes or a No question (None: either,
+    evenly; Yes when `about` is given).
     """
     _check_member("question type", question_type, QUESTION_TYPES)
+    if about is not None and about not in scene.objects:
+        raise ValueError(f"the {about.name} is not in the scene ({scene.layout_key()})")
     if question_type == "count":
-        return SceneQuestion("count", _pick(rng, _COUNT_QUESTIONS), str(len(scene.objects)))
+        if about is not None:
+            raise ValueError("a count question is about the whole scene, not one object")
+        return SceneQuestion("count", _pick(rng, _COUNT_QUESTIONS), str(len(scene.objects)), None)
     if question_type == "presence":
         if presence_answer is None:
-            presence_answer = bool(rng.integers(2))
-        return _ask_presence(scene, rng, presence_answer)
-    obj = _pick(rng, scene.objects)
+            presence_answer = about is not None or bool(rng.integers(2))
+        if about is not None and not presence_answer:
+            raise ValueError(f"a No presence question cannot be about the {about.name}, which is present")
+        if presence_answer:
+            return _ask_present(about or _pick(rng, scene.objects), rng)
+        return _ask_absent(scene, rng)
+    obj = about or _pick(rng, scene.objects)
     if question_type == "colour":
         template, answer = _pick(rng, _COLOUR_QUESTIONS), obj.colour
     elif question_type == "shape":
@@ -326,17 +343,30 @@ def ask(
     else:
         template, answer = _pick(rng, _POSITION_QUESTIONS), obj.position
     question = template.format(shape=obj.shape, colour=obj.colour)
-    return SceneQuestion(question_type, question, answer.capitalize())
+    return SceneQuestion(question_type, question, answer.capitalize(), obj)
 
 
-def _ask_presence(scene: Scene, rng: np.random.Generator, answer: bool) -> SceneQuestion:
+_PRESENCE_FORMS = ("colour shape", "shape", "colour")
+
+
+def _presence_question(form: str, colour: str | None, shape: str | None) -> str:
+    if form == "colour shape":
+        return f"Is there {_article(colour)} {colour} {shape}?"
+    if form == "shape":
+        return f"Is there {_article(shape)} {shape}?"
+    return f"Is there {_article(colour)} {colour} object?"
+
+
+def _ask_present(obj: SceneObject, rng: np.random.Generator) -> SceneQuestion:
+    question = _presence_question(_pick(rng, _PRESENCE_FORMS), obj.colour, obj.shape)
+    return SceneQuestion("presence", question, "Yes", obj)
+
+
+def _ask_absent(scene: Scene, rng: np.random.Generator) -> SceneQuestion:
     present_shapes = [obj.shape for obj in scene.objects]
     present_colours = [obj.colour for obj in scene.objects]
-    form = _pick(rng, ("colour shape", "shape", "colour"))
-    if answer:
-        obj = _pick(rng, scene.objects)
-        shape, colour = obj.shape, obj.colour
-    elif form == "shape":
+    form = _pick(rng, _PRESENCE_FORMS)
+    if form == "shape":
         shape, colour = _pick(rng, [s for s in SHAPES if s not in present_shapes]), None
     elif form == "colour":
         shape, colour = None, _pick(rng, [c for c in COLOURS if c not in present_colours])
@@ -348,13 +378,7 @@ def _ask_presence(scene: Scene, rng: np.random.Generator, answer: bool) -> Scene
         else:
             pairs = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in present_pairs]
         colour, shape = _pick(rng, pairs)
-    if form == "colour shape":
-        question = f"Is there {_article(colour)} {colour} {shape}?"
-    elif form == "shape":
-        question = f"Is there {_article(shape)} {shape}?"
-    else:
-        question = f"Is there {_article(colour)} {colour} object?"
-    return SceneQuestion("presence", question, "Yes" if answer else "No")
+    return SceneQuestion("presence", _presence_question(form, colour, shape), "No", None)
 
 
 def answer_candidates() -> dict[str, list[str]]:

@@ -53,6 +53,9 @@ class ViTSplitConfig:
     """Output channels of the fusion net; ``None`` means D (dense) - the LLM width for LLaVA."""
     apply_final_norm: bool = True
     """Pass prior features and task-head output through the backbone's frozen final norm."""
+    task_head_prefix_tokens: bool = True
+    """Feed CLS/register tokens to the task head with the patches (paper); ``False`` drops them first,
+    as the authors' released LLaVA projector does (its blocks attend over patch tokens only)."""
     gate_temperature: float = 0.5
     """Softmax temperature of the sparse gate."""
 

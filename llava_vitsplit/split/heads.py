@@ -46,16 +46,19 @@ class ViTSplitHeads(nn.Module):
             config.resolved_prior_width + width, config.resolved_fusion_width, config.conv
         )
 
-    def _to_map(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    def _to_map(self, tokens: torch.Tensor, grid: tuple[int, int], has_prefix: bool = True) -> torch.Tensor:
         if self.config.apply_final_norm:
             tokens = self.adapter.final_norm(tokens)
-        return self.adapter.tokens_to_map(tokens, grid)
+        return self.adapter.tokens_to_map(tokens, grid, has_prefix=has_prefix)
 
     def task_features(self, hidden_states: Mapping[int, torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
         hidden = hidden_states[self.config.task_input_index].detach()
+        with_prefix = self.config.task_head_prefix_tokens
+        if not with_prefix:
+            hidden = hidden[:, self.adapter.num_prefix_tokens :]
         for block in self.task_head:
             hidden = self.adapter.run_block(block, hidden)
-        return self._to_map(hidden, grid)
+        return self._to_map(hidden, grid, has_prefix=with_prefix)
 
     def prior_features(
         self, hidden_states: Mapping[int, torch.Tensor], grid: tuple[int, int]

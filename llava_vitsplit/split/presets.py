@@ -133,9 +133,10 @@ _PRESETS = [
             prior_width=_CLIP_L.hidden_size,  # K_p * D with K_p = 1
             fusion_width=LLAVA_LLM_WIDTH,
             apply_final_norm=False,
+            task_head_prefix_tokens=False,
         ),
-        note="the authors' released projector: task head = copy of the penultimate CLIP block on hs[-3], "
-        "prior = hs[-2], plain 3x3 convs, fusion straight to the LLM width",
+        note="the authors' released projector: task head = copy of the penultimate CLIP block on hs[-3] "
+        "without CLS, prior = hs[-2], plain 3x3 convs, fusion straight to the LLM width",
     ),
 ]
 PRESETS: dict[str, ViTSplitPreset] = {preset.name: preset for preset in _PRESETS}

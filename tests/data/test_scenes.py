@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from llava_vitsplit.cli import COMMAND_MODULES
 from llava_vitsplit.commands import make_sample_data as make_sample_data_command
 from llava_vitsplit.data.scene_dataset import (
     DEFAULT_OUT_DIR,
+    FORMAT_VERSION,
     MANIFEST_FILE,
     HeldoutQuestion,
     HeldoutSet,
@@ -61,6 +65,23 @@ def test_two_runs_give_identical_files(tiny_data, tmp_path):
     assert again.generated
     assert again.content_sha256 == tiny_data.content_sha256
     assert _all_files(again.out_dir) == _all_files(tiny_data.out_dir)
+
+
+def test_a_fresh_process_with_another_hash_seed_writes_the_same_bytes(tiny_data, tmp_path):
+    code = (
+        "import sys; from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data; "
+        "print(make_sample_data(sys.argv[1], SceneDataConfig(24, 10, 56, 3), progress=False).content_sha256)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "fresh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == tiny_data.content_sha256
+    assert _all_files(tmp_path / "fresh") == _all_files(tiny_data.out_dir)
 
 
 def test_other_seed_gives_other_data(tiny_data, tmp_path):
@@ -118,10 +139,11 @@ def test_finetune_json_is_llava_multiturn_with_captions_and_text_only_records(ti
     assert len(with_image) == TINY.num_train and len(text_only) == 1  # one per 20 training images
     assert all(len(r["conversations"]) >= 10 for r in with_image)  # several questions packed per image
     captions = {r["image"]: r["conversations"][1]["value"] for r in _read(tiny_data.pretrain_json)}
-    caption_turns = [
-        r for r in with_image if any(t["value"] == captions[r["image"]] for t in r["conversations"][1::2])
-    ]
-    assert 0 < len(caption_turns) < len(with_image)
+    with_caption = [r for r in with_image if r["conversations"][-1]["value"] == captions[r["image"]]]
+    assert 0 < len(with_caption) < len(with_image)
+    # The caption gives every answer away, so it only ever comes last.
+    for record in with_image:
+        assert captions[record["image"]] not in [t["value"] for t in record["conversations"][1:-1:2]]
     for record in text_only:
         for question, answer in zip(record["conversations"][::2], record["conversations"][1::2], strict=True):
             if match := re.fullmatch(r"What is (\d) plus (\d)\?", question["value"]):
@@ -187,6 +209,43 @@ def test_every_answer_follows_from_the_scene_spec(tiny_data):
     assert sorted({q.type for q in heldout.questions}) == sorted(QUESTION_TYPES)
     presence = [q.answer for q in heldout.questions if q.type == "presence"]
     assert presence.count("Yes") == presence.count("No") == TINY.num_heldout // 2
+
+
+def test_conversations_spread_questions_over_objects_before_reusing_one(tiny_data):
+    """A turn about an object already talked about could be answered by copying from the text."""
+    specs = {s["image"]: Scene.from_dict(s["scene"]) for s in _read(tiny_data.out_dir / "scenes.json")}
+    spread = 0
+    for record in _read(tiny_data.finetune_json):
+        if "image" not in record:
+            continue
+        scene = specs[record["image"]]
+        referenced = []
+        for question, answer in zip(record["conversations"][::2], record["conversations"][1::2], strict=True):
+            text = question["value"].removeprefix("<image>\n")
+            if answer["value"] == caption(scene) or _type_of(text) == "count" or answer["value"] == "No":
+                continue
+            words = set(re.findall(r"[a-z]+", text.lower()))
+            (obj,) = [o for o in scene.objects if o.shape in words or o.colour in words]
+            referenced.append(obj)
+        first = referenced[: len(scene.objects)]
+        assert len(set(first)) == len(first), (record["id"], [o.name for o in referenced])
+        spread += len(first) > 1
+    assert spread > TINY.num_train // 2
+
+
+def test_ask_rejects_impossible_requests():
+    scene = sample_scene(scene_rng(0, "train", 2), "train")
+    other = sample_scene(scene_rng(0, "train", 3), "train").objects[0]
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="not in the scene"):
+        ask(scene, "colour", rng, about=other)
+    with pytest.raises(ValueError, match="count question is about the whole scene"):
+        ask(scene, "count", rng, about=scene.objects[0])
+    with pytest.raises(ValueError, match="cannot be about"):
+        ask(scene, "presence", rng, about=scene.objects[0], presence_answer=False)
+    with pytest.raises(ValueError, match="unknown question type 'size'"):
+        ask(scene, "size", rng)
+    assert ask(scene, "presence", rng, about=scene.objects[0]).answer == "Yes"
 
 
 def _type_of(question: str) -> str:
@@ -283,6 +342,29 @@ def test_rerun_with_same_config_is_a_noop_and_a_new_config_regenerates(tmp_path)
     assert manifest["config"] == asdict(SceneDataConfig(3, 1, 40, 0))
     assert manifest["content_sha256"] == smaller.content_sha256
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_an_interrupted_run_is_redone_by_the_next(tmp_path, monkeypatch):
+    out = tmp_path / "scenes"
+    make_sample_data(out, SceneDataConfig(4, 2, 40, 0), progress=False)
+    real_rename = Path.rename
+    calls = []
+
+    def rename_then_fail(self, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+    monkeypatch.undo()
+    assert not (out / "pretrain.json").exists()  # half swapped: images moved, the JSON not yet
+    assert _read(out / MANIFEST_FILE) == {"format_version": FORMAT_VERSION, "complete": False}
+    redone = make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+    assert redone.generated and len(_read(out / "pretrain.json")) == 5
+    assert not make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False).generated
 
 
 def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):

@@ -34,8 +34,8 @@ class BackboneAdapter(ABC):
         """Tokens before the patch tokens: CLS and registers."""
 
     @property
-    @abstractmethod
-    def patch_size(self) -> int: ...
+    def patch_size(self) -> int:
+        return self.model.config.patch_size
 
     @abstractmethod
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -63,9 +63,10 @@ class BackboneAdapter(ABC):
             )
         return height // self.patch_size, width // self.patch_size
 
-    def tokens_to_map(self, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        """``(B, prefix + h*w, D)`` -> ``(B, D, h, w)``, dropping CLS/register tokens."""
-        patches = tokens[:, self.num_prefix_tokens :]
+    def tokens_to_map(self, tokens: torch.Tensor, grid: tuple[int, int], has_prefix: bool = True) -> torch.Tensor:
+        """``(B, prefix + h*w, D)`` -> ``(B, D, h, w)``, dropping CLS/register tokens (``has_prefix=False``:
+        the tokens are patches only)."""
+        patches = tokens[:, self.num_prefix_tokens :] if has_prefix else tokens
         batch, count, dim = patches.shape
         if count != grid[0] * grid[1]:
             raise ValueError(f"{count} patch tokens do not fill a {grid[0]}x{grid[1]} grid")

@@ -24,12 +24,13 @@ class ClipAdapter(BackboneAdapter):
     def num_prefix_tokens(self) -> int:
         return 1
 
-    @property
-    def patch_size(self) -> int:
-        return self.model.config.patch_size
-
-    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def patch_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        # Position embeddings are interpolated only off the pretraining size (transformers refuses
+        # other sizes without the flag).
         native = self.model.config.image_size
         resize = tuple(pixel_values.shape[-2:]) != (native, native)
+        return self.model.embeddings(pixel_values, interpolate_pos_encoding=resize)
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         # hs[0] of CLIP is taken after pre_layrnorm (transformers' convention).
-        return self.model.pre_layrnorm(self.model.embeddings(pixel_values, interpolate_pos_encoding=resize))
+        return self.model.pre_layrnorm(self.patch_embeddings(pixel_values))

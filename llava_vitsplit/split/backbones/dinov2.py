@@ -24,10 +24,6 @@ class Dinov2Adapter(BackboneAdapter):
     def num_prefix_tokens(self) -> int:
         return 1 + getattr(self.model.config, "num_register_tokens", 0)
 
-    @property
-    def patch_size(self) -> int:
-        return self.model.config.patch_size
-
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         # DINOv2's embeddings interpolate position embeddings to any input size by themselves.
         return self.model.embeddings(pixel_values)

@@ -1,0 +1,93 @@
+"""Reading weights from checkpoint files safely: safetensors, or pickles with ``weights_only=True``.
+
+A pickle (``.bin``/``.pt``/``.pth``) is only ever opened with ``torch.load(weights_only=True)``, which
+refuses anything but tensors and plain containers, so a malicious file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+# Single files and sharded indices, in the order transformers and LLaVA write them.
+_SINGLE = ("model.safetensors", "pytorch_model.bin")
+_INDICES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+
+
+def read_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All tensors of one ``.safetensors`` file or one pickled state dict (read with ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return load_file(path)
+    if path.suffix not in PICKLE_SUFFIXES:
+        raise ValueError(f"{path}: unknown weights format (expected .safetensors or one of {PICKLE_SUFFIXES})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # the unpickler refuses code objects with an UnpicklingError (or worse)
+        raise ValueError(f"{path} is not a plain tensor checkpoint that loads with weights_only=True: {error}") from error
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a flat dict of tensors (a state dict)")
+    return state
+
+
+def checkpoint_files(folder: str | os.PathLike) -> list[Path]:
+    """The weight files of a (possibly sharded) checkpoint folder; safetensors preferred."""
+    folder = Path(folder)
+    for name in _INDICES:
+        index = folder / name
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            missing = [shard for shard in shards if not (folder / shard).is_file()]
+            if missing:
+                raise FileNotFoundError(f"{index} lists shard(s) missing from {folder}: {missing}")
+            return [folder / shard for shard in shards]
+    for name in _SINGLE:
+        if (folder / name).is_file():
+            return [folder / name]
+    raise FileNotFoundError(
+        f"no weights in {folder}: expected one of {list(_SINGLE)} or a sharded index {list(_INDICES)}"
+    )
+
+
+def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of a checkpoint folder, merged across shards."""
+    state: dict[str, torch.Tensor] = {}
+    for path in checkpoint_files(folder):
+        state.update(read_tensor_file(path))
+    return state
+
+
+def check_state_dict(
+    expected: dict[str, torch.Size], found: dict[str, torch.Tensor], source: str, ignore: Iterable[str] = ()
+) -> None:
+    """Raise naming what is missing, unexpected or of the wrong shape in ``found`` (loaded from ``source``)."""
+    ignore = set(ignore)
+    missing = sorted(set(expected) - set(found) - ignore)
+    unexpected = sorted(set(found) - set(expected))
+    mismatched = [
+        f"{key}: checkpoint {tuple(found[key].shape)} vs model {tuple(expected[key])}"
+        for key in sorted(set(expected) & set(found))
+        if tuple(found[key].shape) != tuple(expected[key])
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} tensor(s): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} tensor(s): {_listing(unexpected)}")
+    if mismatched:
+        problems.append(f"shape mismatch: {_listing(mismatched)}")
+    if problems:
+        raise ValueError(f"{source} does not fit the model: " + "; ".join(problems))
+
+
+def _listing(items: list[str], limit: int = 12) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items) - limit} more)"

