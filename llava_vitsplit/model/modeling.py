@@ -28,7 +28,7 @@ from transformers.models.llava.modeling_llava import (
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
 
 from .configuration import LlavaViTSplitConfig
-from .projectors import ViTSplitProjector, build_projector
+from .projectors import build_projector
 
 # On disk, the weights use the layout transformers writes for Llava (``language_model.model.*``,
 # ``vision_tower.*``, ``multi_modal_projector.*`` at the top level), so folders go both ways.
@@ -85,7 +85,8 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         """Projected image features, one ``(tokens, llm_width)`` tensor per image in ``pooler_output``."""
         pixel_values = pixel_values.to(self.vision_tower.dtype)
         adapter = self.vision_adapter
-        if isinstance(self.multi_modal_projector, ViTSplitProjector):
+        # By config, not by class: under LoRA, PEFT wraps the trainable projector (modules_to_save).
+        if self.config.projector_type == "vitsplit":
             split = self.multi_modal_projector.split_config
             states = frozen_hidden_states(adapter, pixel_values, split.needed_hidden_states)
             features = self.multi_modal_projector(states, adapter.grid_size(*pixel_values.shape[-2:]))

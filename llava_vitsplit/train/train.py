@@ -91,6 +91,13 @@ def run(argv: list[str] | None = None) -> Path:
         processing_class=processor,
         projector_only=model_args.tune_mm_mlp_adapter,
     )
+    if training_args.should_log:
+        logger.info(
+            "%d samples; %d process(es) x %d per device x %d accumulation = global batch %d",
+            len(dataset), training_args.world_size, training_args.per_device_train_batch_size,
+            training_args.gradient_accumulation_steps,
+            training_args.world_size * training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps,
+        )
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -108,7 +108,10 @@ class LlavaTrainer(Trainer):
         # partitions it); the projector's entries are picked from it. Otherwise it is None.
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        projector_io.save_projector(model, output_dir, state_dict=state_dict)
+        if state_dict is None:
+            projector_io.save_projector(model, output_dir)
+        else:
+            projector_io.save_projector_state(model, state_dict, output_dir)
         model.config.save_pretrained(output_dir)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
