@@ -43,7 +43,7 @@ if [[ "$RECIPE" == demo ]]; then
         --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-finetune}" \
         --use_cpu True \
         --bf16 True \
-        --num_train_epochs 3 \
+        --num_train_epochs 1 \
         --per_device_train_batch_size 8 \
         --gradient_accumulation_steps 1 \
         --learning_rate 1e-4 \
@@ -52,7 +52,7 @@ if [[ "$RECIPE" == demo ]]; then
         --lr_scheduler_type cosine \
         --model_max_length 512 \
         --save_strategy steps \
-        --save_steps 40 \
+        --save_steps 20 \
         --save_total_limit 1 \
         --logging_steps 5 \
         --dataloader_num_workers 0 \

@@ -44,7 +44,7 @@ if [[ "$RECIPE" == demo ]]; then
         --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-finetune-lora}" \
         --use_cpu True \
         --bf16 True \
-        --num_train_epochs 3 \
+        --num_train_epochs 1 \
         --per_device_train_batch_size 8 \
         --gradient_accumulation_steps 1 \
         --lora_enable True --lora_r 64 --lora_alpha 128 --mm_projector_lr 1e-4 \
@@ -54,7 +54,7 @@ if [[ "$RECIPE" == demo ]]; then
         --lr_scheduler_type cosine \
         --model_max_length 512 \
         --save_strategy steps \
-        --save_steps 40 \
+        --save_steps 20 \
         --save_total_limit 1 \
         --logging_steps 5 \
         --dataloader_num_workers 0 \

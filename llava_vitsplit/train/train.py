@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import transformers
@@ -40,6 +41,16 @@ def check_combination(model_args: ModelArguments, data_args: DataArguments, trai
         logger.warning("stage 2 without --pretrain_mm_mlp_adapter: the projector starts untrained")
 
 
+@dataclass(frozen=True)
+class SingleImage:
+    """One PIL image -> `(3, H, W)` with the processor's geometry; picklable for dataloader workers."""
+
+    processor: object
+
+    def __call__(self, image):
+        return self.processor.process_images([image])[0]
+
+
 def pad_token_id(tokenizer) -> int:
     """LLaMA has no pad token; LLaVA pads with UNK. Padding is masked, so any id works."""
     for token_id in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
@@ -60,6 +71,7 @@ def run(argv: list[str] | None = None) -> Path:
     transformers.set_seed(training_args.seed)
 
     model, processor, spec = build_model(model_args, training_args)
+    processor.image_aspect_ratio = data_args.image_aspect_ratio  # saved with it: inference sees what training saw
     model = configure_trainable(model, model_args, training_args)
     logger.info(trainable_parameter_report(model))
 
@@ -73,7 +85,7 @@ def run(argv: list[str] | None = None) -> Path:
             data_args.data_path,
             tokenizer,
             get_template(model_args.version),
-            lambda image: processor.process_images([image], image_aspect_ratio=data_args.image_aspect_ratio)[0],
+            SingleImage(processor),
             image_token_id=config.image_token_id,
             image_seq_length=config.image_seq_length,
             image_folder=data_args.image_folder,

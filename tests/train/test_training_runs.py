@@ -232,3 +232,24 @@ def test_two_processes_give_the_loss_curve_of_one(stage1, tiny_parts, tmp_path):
     expected, actual = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     for key in expected:
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow  # DeepSpeed's start-up (and, the first time, a ~3 min JIT build of its CPU comm op)
+def test_deepspeed_zero3_stage1_saves_the_gathered_projector(tiny_parts, tmp_path):
+    """Under ZeRO-3 every rank holds a shard of each parameter; the saved projector must be whole."""
+    common = dict(max_steps=2)
+    plain = tmp_path / "plain"
+    run(train_argv(tiny_parts, plain, stage=1, **common))
+    zero3 = tmp_path / "zero3"
+    env = dict(_subprocess_env(), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29519")
+    launched = subprocess.run(
+        [sys.executable, "-m", "llava_vitsplit.train"]
+        + train_argv(tiny_parts, zero3, stage=1, deepspeed=REPO_ROOT / "scripts" / "zero3.json", **common),
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    expected, actual = load_file(plain / PROJECTOR_WEIGHTS), load_file(zero3 / PROJECTOR_WEIGHTS)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert actual[key].shape == expected[key].shape, key
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5)
