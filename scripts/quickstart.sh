@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The CPU quick start, end to end: fetch the small real weights, generate the sample scenes, train
-# stage 1 and stage 2, then ask the trained model the held-out questions and print its accuracy
-# per question type next to chance. Set-up (the virtual environment) is scripts/setup.sh's job.
+# The CPU quick start, end to end: set up .venv (scripts/setup.sh), fetch the small real weights,
+# generate the sample scenes, train stage 1 and stage 2, then ask the trained model the held-out
+# questions and print its accuracy per question type next to chance.
 #
 #   bash scripts/quickstart.sh
 #
 # Rerunning it resumes an interrupted stage, and skips what is already done (weights, data, a
-# finished stage). FRESH=1 retrains both stages from scratch.
+# finished stage). FRESH=1 retrains both stages from scratch. With PYTHON set (an environment
+# that already has the package's dependencies), the set-up step is skipped.
+START=$SECONDS
+if [[ -z "${PYTHON:-}" ]]; then bash "$(dirname "$0")/setup.sh"; fi
 source "$(dirname "$0")/common.sh"
 if [[ "$RECIPE" != demo ]]; then
     echo "quickstart.sh runs the CPU demo only; unset MODEL_PATH (use pretrain.sh / finetune.sh for GPUs)" >&2
@@ -17,7 +20,6 @@ PRETRAIN_OUT="$DEMO_CHECKPOINTS/demo-pretrain"
 FINETUNE_OUT="$DEMO_CHECKPOINTS/demo-finetune"
 if [[ "${FRESH:-0}" == 1 ]]; then rm -rf "$PRETRAIN_OUT" "$FINETUNE_OUT"; fi
 
-START=$SECONDS
 phase() { echo; echo "=== [$(( SECONDS - START ))s] $*"; }
 
 phase "1/5 demo weights (DINOv2-S/14, SmolLM2-135M)"

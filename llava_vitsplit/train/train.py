@@ -20,7 +20,7 @@ from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.issues import DataIssueLog, summarize, write_summary
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
 
-from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments
+from .arguments import ModelArguments, TrainingArguments, parse_arguments
 from .checkpoints import latest_complete_checkpoint
 from .model_setup import build_model, configure_trainable, trainable_parameter_report
 from .trainer import LlavaTrainer
@@ -31,7 +31,7 @@ DATA_ISSUES_DIR = "data_issues"
 DATA_ISSUES_FILE = "data_issues.json"
 
 
-def check_combination(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
+def check_combination(model_args: ModelArguments, training_args: TrainingArguments) -> None:
     """Flags that are valid alone but not together."""
     if model_args.tune_mm_mlp_adapter and training_args.lora_enable:
         raise ValueError("--lora_enable is for stage 2; stage 1 (--tune_mm_mlp_adapter) trains only the projector")
@@ -51,18 +51,10 @@ class SingleImage:
         return self.processor.process_images([image])[0]
 
 
-def pad_token_id(tokenizer) -> int:
-    """LLaMA has no pad token; LLaVA pads with UNK. Padding is masked, so any id works."""
-    for token_id in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return token_id
-    raise ValueError("the tokenizer has no pad, unk or eos token to pad with")
-
-
 def run(argv: list[str] | None = None) -> Path:
     model_args, data_args, training_args = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    check_combination(model_args, data_args, training_args)
+    check_combination(model_args, training_args)
     if training_args.activation_checkpointing and not training_args.activation_checkpointing_kwargs:
         # Non-reentrant checkpointing lets gradients reach the projector through frozen LLM layers.
         training_args.activation_checkpointing_kwargs = {"use_reentrant": False}
@@ -99,7 +91,7 @@ def run(argv: list[str] | None = None) -> Path:
         model=model,
         args=training_args,
         train_dataset=dataset,
-        data_collator=LlavaDataCollator(pad_token_id(tokenizer)),
+        data_collator=LlavaDataCollator(tokenizer.pad_token_id),  # from_parts sets it (LLaVA: UNK)
         processing_class=processor,
         projector_only=model_args.tune_mm_mlp_adapter,
     )
@@ -114,6 +106,7 @@ def run(argv: list[str] | None = None) -> Path:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     trainer.save_model(str(output_dir))
+    trainer.save_state()  # trainer_state.json: the loss log of the whole run
     trainer.accelerator.wait_for_everyone()
     if training_args.should_save:
         spec.save(output_dir)
