@@ -235,20 +235,25 @@ def test_two_processes_give_the_loss_curve_of_one(stage1, tiny_parts, tmp_path):
 
 
 @pytest.mark.slow  # DeepSpeed's start-up (and, the first time, a ~3 min JIT build of its CPU comm op)
-def test_deepspeed_zero3_stage1_saves_the_gathered_projector(tiny_parts, tmp_path):
-    """Under ZeRO-3 every rank holds a shard of each parameter; the saved projector must be whole."""
-    common = dict(max_steps=2)
+@pytest.mark.parametrize("config,stage", [("zero3", 1), ("zero2", 2), ("zero3", 2)])
+def test_deepspeed_runs_match_a_plain_run(config, stage, stage1, tiny_parts, tmp_path):
+    """ZeRO shards parameters (stage 3) or optimiser state (stage 2) over ranks; the saved weights
+    must be whole and equal to a run without DeepSpeed (stage 1: the projector alone)."""
+    flags = dict(max_steps=2)
+    if stage == 2:
+        flags["pretrain_mm_mlp_adapter"] = stage1 / PROJECTOR_WEIGHTS
     plain = tmp_path / "plain"
-    run(train_argv(tiny_parts, plain, stage=1, **common))
-    zero3 = tmp_path / "zero3"
+    run(train_argv(tiny_parts, plain, stage=stage, **flags))
+    sharded = tmp_path / config
     env = dict(_subprocess_env(), RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29519")
     launched = subprocess.run(
         [sys.executable, "-m", "llava_vitsplit.train"]
-        + train_argv(tiny_parts, zero3, stage=1, deepspeed=REPO_ROOT / "scripts" / "zero3.json", **common),
+        + train_argv(tiny_parts, sharded, stage=stage, deepspeed=REPO_ROOT / "scripts" / f"{config}.json", **flags),
         env=env, cwd=REPO_ROOT, capture_output=True, text=True,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
-    expected, actual = load_file(plain / PROJECTOR_WEIGHTS), load_file(zero3 / PROJECTOR_WEIGHTS)
+    weights = PROJECTOR_WEIGHTS if stage == 1 else "model.safetensors"
+    expected, actual = load_file(plain / weights), load_file(sharded / weights)
     assert expected.keys() == actual.keys()
     for key in expected:
         assert actual[key].shape == expected[key].shape, key
