@@ -1,23 +1,19 @@
-"""The quick start's held-out check: ask a trained model the held-out scene questions and score them.
+"""The quick start's held-out check: a trained model answers the held-out scene questions.
 
-Questions are answered in batches with greedy decoding, each with its image, in the conversation
-template the model was fine-tuned with. Scoring (per question type, against chance and the
-majority answer) is `llava_vitsplit.data.scene_scoring`'s.
+Each question is asked with its image, in the conversation template the model was fine-tuned
+with, and answered greedily in batches (`llava_vitsplit.model.inference`). Scoring (per question
+type, against chance and the majority answer) is `llava_vitsplit.data.scene_scoring`'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-from PIL import Image
-from tqdm import tqdm
-
 from llava_vitsplit.data.conversation import IMAGE_TOKEN, get_template
 from llava_vitsplit.data.scene_dataset import HeldoutSet
+from llava_vitsplit.model.inference import generate_answers
 
 
-@torch.inference_mode()
 def answer_questions(
     model,
     processor,
@@ -31,30 +27,10 @@ def answer_questions(
 ) -> dict[str, str]:
     """`{question_id: generated answer}` for every held-out question."""
     template = get_template(version)
-    tokenizer = processor.tokenizer
-    tokenizer.padding_side = "left"  # generation continues every row from its last real token
-    questions = list(heldout.questions)
-    answers: dict[str, str] = {}
-    device = next(model.parameters()).device
-    batches = range(0, len(questions), batch_size)
-    for start in tqdm(batches, desc="Answering held-out questions", unit="batch", disable=not progress):
-        batch = questions[start : start + batch_size]
-        prompts = [template.prompt_for(f"{IMAGE_TOKEN}\n{q.question}") for q in batch]
-        images = []
-        for question in batch:
-            path = Path(image_folder) / question.image
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        inputs = processor(images=images, text=prompts, padding=True, return_tensors="pt").to(device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
-        output = model.generate(
-            **inputs,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        for question, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
-            answers[question.question_id] = text.strip()
-    return answers
+    requests = [
+        (Path(image_folder) / q.image, template.prompt_for(f"{IMAGE_TOKEN}\n{q.question}")) for q in heldout.questions
+    ]
+    answers = generate_answers(
+        model, processor, requests, batch_size=batch_size, max_new_tokens=max_new_tokens, progress=progress
+    )
+    return {q.question_id: answer for q, answer in zip(heldout.questions, answers)}
