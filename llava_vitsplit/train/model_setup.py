@@ -34,10 +34,9 @@ class BuildSpec:
     vitsplit_overrides: dict = field(default_factory=dict)
     image_size: int | None = None
     vision_feature_layer: int = -2
-    seed: int = 42  # new weights (projector, the <image> embedding row) are drawn from it
 
     @classmethod
-    def from_arguments(cls, model_args: ModelArguments, seed: int) -> BuildSpec:
+    def from_arguments(cls, model_args: ModelArguments) -> BuildSpec:
         return cls(
             llm_path=str(Path(model_args.model_name_or_path).resolve()),
             vision_tower_path=str(Path(model_args.vision_tower).resolve()),
@@ -46,7 +45,6 @@ class BuildSpec:
             vitsplit_overrides=model_args.vitsplit_overrides(),
             image_size=model_args.image_size,
             vision_feature_layer=model_args.mm_vision_select_layer,
-            seed=seed,
         )
 
     def save(self, folder: str | Path) -> None:
@@ -60,24 +58,20 @@ class BuildSpec:
         return cls(**json.loads(path.read_text()))
 
     def build(self, torch_dtype: torch.dtype | None = None):
-        """`(model, processor)`: the untrained model, from the LLM and tower folders.
-
-        The same spec always builds the same weights, so the base of a LoRA run can be rebuilt.
-        """
+        """`(model, processor)`: the untrained model, from the LLM and tower folders."""
         for name, path in (("--model_name_or_path", self.llm_path), ("--vision_tower", self.vision_tower_path)):
             if not Path(path).is_dir():
                 raise FileNotFoundError(f"{name} {path} is not a folder (a local Hugging Face model folder is needed)")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            return LlavaViTSplitForConditionalGeneration.from_parts(
-                self.llm_path,
-                self.vision_tower_path,
-                projector_type=self.projector_type,
-                vitsplit_preset=self.vitsplit_preset if self.projector_type == "vitsplit" else None,
-                vitsplit_overrides=self.vitsplit_overrides or None,
-                image_size=self.image_size,
-                torch_dtype=torch_dtype,
-            )
+        return LlavaViTSplitForConditionalGeneration.from_parts(
+            self.llm_path,
+            self.vision_tower_path,
+            projector_type=self.projector_type,
+            vitsplit_preset=self.vitsplit_preset if self.projector_type == "vitsplit" else None,
+            vitsplit_overrides=self.vitsplit_overrides or None,
+            image_size=self.image_size,
+            torch_dtype=torch_dtype,
+            vision_feature_layer=self.vision_feature_layer,
+        )
 
 
 @contextlib.contextmanager
@@ -99,7 +93,7 @@ def _without_zero3_init():
 
 def build_model(model_args: ModelArguments, training_args: TrainingArguments):
     """The model for this stage (stage-1 projector loaded in stage 2), and its processor."""
-    spec = BuildSpec.from_arguments(model_args, training_args.seed)
+    spec = BuildSpec.from_arguments(model_args)
     # With DeepSpeed, bf16 weights (it keeps fp32 master copies); otherwise fp32 weights and autocast.
     dtype = torch.bfloat16 if training_args.deepspeed and training_args.bf16 else None
     with _without_zero3_init():
