@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.chat",
     "llava_vitsplit.commands.convert",
     "llava_vitsplit.commands.dense",
+    "llava_vitsplit.commands.merge_lora",
+    "llava_vitsplit.commands.heldout_check",
 )
 
 

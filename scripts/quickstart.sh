@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, on CPU. Until the training stages land this shows the
-# split module: the presets, a parameter table, and ViT-Split run on a real photo.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-VENV=${VENV:-.venv}
-"$VENV/bin/llava-vitsplit" presets
-"$VENV/bin/llava-vitsplit" params ade20k-s
-"$VENV/bin/python" - <<'PY'
-import torch
-from skimage import data
+# The CPU quick start, end to end: set up .venv (scripts/setup.sh), fetch the small real weights,
+# generate the sample scenes, train stage 1 and stage 2, then ask the trained model the held-out
+# questions and print its accuracy per question type next to chance.
+#
+#   bash scripts/quickstart.sh
+#
+# Rerunning it resumes an interrupted stage, and skips what is already done (weights, data, a
+# finished stage). FRESH=1 retrains both stages from scratch. With PYTHON set (an environment
+# that already has the package's dependencies), the set-up step is skipped.
+START=$SECONDS
+if [[ -z "${PYTHON:-}" ]]; then bash "$(dirname "$0")/setup.sh"; fi
+source "$(dirname "$0")/common.sh"
+if [[ "$RECIPE" != demo ]]; then
+    echo "quickstart.sh runs the CPU demo only; unset MODEL_PATH (use pretrain.sh / finetune.sh for GPUs)" >&2
+    exit 2
+fi
 
-from llava_vitsplit.split import ViTSplit, build_backbone, get_preset
+PRETRAIN_OUT="$DEMO_CHECKPOINTS/demo-pretrain"
+FINETUNE_OUT="$DEMO_CHECKPOINTS/demo-finetune"
+if [[ "${FRESH:-0}" == 1 ]]; then rm -rf "$PRETRAIN_OUT" "$FINETUNE_OUT"; fi
 
-preset = get_preset("ade20k-s")
-model = ViTSplit(build_backbone(preset.backbone), preset.split_config()).eval()
-photo = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255)[None]
-photo = torch.nn.functional.interpolate(photo, size=preset.image_size, mode="bilinear")
-with torch.no_grad():
-    fused = model(photo)
-print(f"ViT-Split ({preset.name}) on skimage's astronaut photo {tuple(photo.shape)} -> fused map {tuple(fused.shape)}")
-PY
+phase() { echo; echo "=== [$(( SECONDS - START ))s] $*"; }
+
+phase "1/5 demo weights (DINOv2-S/14, SmolLM2-135M)"
+demo_weights
+phase "2/5 sample scenes -> $DEMO_DATA"
+demo_data
+# A finished stage leaves its llava_vitsplit_build.json; then it is not rerun.
+phase "3/5 stage 1: projector pretraining -> $PRETRAIN_OUT"
+if [[ -f "$PRETRAIN_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
+    OUTPUT_DIR="$PRETRAIN_OUT" bash scripts/pretrain.sh; fi
+phase "4/5 stage 2: instruction tuning -> $FINETUNE_OUT"
+if [[ -f "$FINETUNE_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
+    OUTPUT_DIR="$FINETUNE_OUT" PRETRAIN_DIR="$PRETRAIN_OUT" bash scripts/finetune.sh; fi
+phase "5/5 held-out questions"
+"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$DEMO_DATA"
+echo
+echo "quick start finished in $(( SECONDS - START )) s"

@@ -20,14 +20,15 @@ class DeformableConv3x3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset = self.offset(x)
-        if x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16):
-            # torchvision's CPU kernel has no bf16/fp16 (as under CPU autocast): run this one conv in float32.
-            conv = self.conv
+        if x.dtype in (torch.float32, torch.float64) and not torch.is_autocast_enabled(x.device.type):
+            return self.conv(x, offset)
+        # torchvision's deformable kernels have no bfloat16 (nor CPU float16): sample in float32,
+        # so bf16 weights and bf16 autocast (the CPU quick start, DeepSpeed bf16) both work.
+        with torch.autocast(x.device.type, enabled=False):
             out = deform_conv2d(
-                x.float(), offset.float(), conv.weight.float(), None, conv.stride, conv.padding, conv.dilation
+                x.float(), offset.float(), self.conv.weight.float(), padding=self.conv.padding
             )
-            return out.to(x.dtype)
-        return self.conv(x, offset)
+        return out.to(x.dtype)
 
 
 class ConvFusion(nn.Sequential):

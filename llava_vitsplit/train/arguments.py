@@ -103,8 +103,18 @@ class TrainingArguments(transformers.TrainingArguments):
     bits: int = field(default=16, metadata={"help": "only 16 (4/8-bit QLoRA is not supported)"})
     remove_unused_columns: bool = field(default=False, metadata={"help": "must stay False: samples carry images"})
     cache_dir: str | None = field(default=None, metadata={"help": "accepted for LLaVA scripts; unused (local folders)"})
+    warmup_ratio: float | None = field(
+        default=None, metadata={"help": "LLaVA's name: warmup as a fraction of all steps (sets --warmup_steps)"}
+    )
 
     def __post_init__(self) -> None:
+        if self.warmup_ratio is not None:
+            # transformers 5 folded warmup_ratio into warmup_steps (a float below 1 is a ratio).
+            if not 0 <= self.warmup_ratio < 1:
+                raise ValueError(f"--warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            if self.warmup_steps:
+                raise ValueError("give --warmup_ratio or --warmup_steps, not both")
+            self.warmup_steps = self.warmup_ratio
         super().__post_init__()
         if self.bits != 16:
             raise ValueError(f"--bits {self.bits}: quantised (QLoRA) training is not supported; use 16")

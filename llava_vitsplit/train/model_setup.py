@@ -70,6 +70,7 @@ class BuildSpec:
             vitsplit_overrides=self.vitsplit_overrides or None,
             image_size=self.image_size,
             torch_dtype=torch_dtype,
+            vision_feature_layer=self.vision_feature_layer,
         )
 
 

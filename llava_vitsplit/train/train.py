@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import transformers
@@ -19,7 +20,7 @@ from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.issues import DataIssueLog, summarize, write_summary
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
 
-from .arguments import DataArguments, ModelArguments, TrainingArguments, parse_arguments
+from .arguments import ModelArguments, TrainingArguments, parse_arguments
 from .checkpoints import latest_complete_checkpoint
 from .model_setup import build_model, configure_trainable, trainable_parameter_report
 from .trainer import LlavaTrainer
@@ -30,7 +31,7 @@ DATA_ISSUES_DIR = "data_issues"
 DATA_ISSUES_FILE = "data_issues.json"
 
 
-def check_combination(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> None:
+def check_combination(model_args: ModelArguments, training_args: TrainingArguments) -> None:
     """Flags that are valid alone but not together."""
     if model_args.tune_mm_mlp_adapter and training_args.lora_enable:
         raise ValueError("--lora_enable is for stage 2; stage 1 (--tune_mm_mlp_adapter) trains only the projector")
@@ -40,18 +41,20 @@ def check_combination(model_args: ModelArguments, data_args: DataArguments, trai
         logger.warning("stage 2 without --pretrain_mm_mlp_adapter: the projector starts untrained")
 
 
-def pad_token_id(tokenizer) -> int:
-    """LLaMA has no pad token; LLaVA pads with UNK. Padding is masked, so any id works."""
-    for token_id in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id):
-        if token_id is not None:
-            return token_id
-    raise ValueError("the tokenizer has no pad, unk or eos token to pad with")
+@dataclass(frozen=True)
+class SingleImage:
+    """One PIL image -> `(3, H, W)` with the processor's geometry; picklable for dataloader workers."""
+
+    processor: object
+
+    def __call__(self, image):
+        return self.processor.process_images([image])[0]
 
 
 def run(argv: list[str] | None = None) -> Path:
     model_args, data_args, training_args = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    check_combination(model_args, data_args, training_args)
+    check_combination(model_args, training_args)
     if training_args.activation_checkpointing and not training_args.activation_checkpointing_kwargs:
         # Non-reentrant checkpointing lets gradients reach the projector through frozen LLM layers.
         training_args.activation_checkpointing_kwargs = {"use_reentrant": False}
@@ -60,6 +63,7 @@ def run(argv: list[str] | None = None) -> Path:
     transformers.set_seed(training_args.seed)
 
     model, processor, spec = build_model(model_args, training_args)
+    processor.image_aspect_ratio = data_args.image_aspect_ratio  # saved with it: inference sees what training saw
     model = configure_trainable(model, model_args, training_args)
     logger.info(trainable_parameter_report(model))
 
@@ -73,7 +77,7 @@ def run(argv: list[str] | None = None) -> Path:
             data_args.data_path,
             tokenizer,
             get_template(model_args.version),
-            lambda image: processor.process_images([image], image_aspect_ratio=data_args.image_aspect_ratio)[0],
+            SingleImage(processor),
             image_token_id=config.image_token_id,
             image_seq_length=config.image_seq_length,
             image_folder=data_args.image_folder,
@@ -87,14 +91,22 @@ def run(argv: list[str] | None = None) -> Path:
         model=model,
         args=training_args,
         train_dataset=dataset,
-        data_collator=LlavaDataCollator(pad_token_id(tokenizer)),
+        data_collator=LlavaDataCollator(tokenizer.pad_token_id),  # from_parts sets it (LLaVA: UNK)
         processing_class=processor,
         projector_only=model_args.tune_mm_mlp_adapter,
     )
+    if training_args.should_log:
+        logger.info(
+            "%d samples; %d process(es) x %d per device x %d accumulation = global batch %d",
+            len(dataset), training_args.world_size, training_args.per_device_train_batch_size,
+            training_args.gradient_accumulation_steps,
+            training_args.world_size * training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps,
+        )
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     trainer.save_model(str(output_dir))
+    trainer.save_state()  # trainer_state.json: the loss log of the whole run
     trainer.accelerator.wait_for_everyone()
     if training_args.should_save:
         spec.save(output_dir)

@@ -5,15 +5,14 @@
 - `--group_by_modality_length`: the modality-grouped sampler.
 - Stage 1 checkpoints and the final stage-1 output hold only the projector (safetensors + its
   config), gathered from all ranks under ZeRO-3; resuming such a checkpoint loads it back.
+- Resuming a full-model checkpoint goes through `from_pretrained`, which maps its key layout.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import nn
-from transformers import Trainer
+from transformers import PreTrainedModel, Trainer
 
 from llava_vitsplit.model import projector_io
 
@@ -103,20 +102,28 @@ class LlavaTrainer(Trainer):
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         if not self.projector_only:
             return super()._save(output_dir, state_dict)
+        if not self.args.should_save:
+            return
+        # Under DeepSpeed `state_dict` is the whole model gathered from all ranks (ZeRO-3
+        # partitions it); the projector's entries are picked from it. Otherwise it is None.
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
         if state_dict is None:
-            state_dict = model.state_dict()
-        if not self.args.should_save:
-            return
-        os.makedirs(output_dir, exist_ok=True)
-        projector_io.save_projector_state(model, state_dict, output_dir)
+            projector_io.save_projector(model, output_dir)
+        else:
+            projector_io.save_projector_state(model, state_dict, output_dir)
         model.config.save_pretrained(output_dir)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        if not self.projector_only:
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
         model = self.accelerator.unwrap_model(model if model is not None else self.model)
-        projector_io.load_projector(model, resume_from_checkpoint)
+        if self.projector_only:
+            projector_io.load_projector(model, resume_from_checkpoint)
+        elif isinstance(model, PreTrainedModel):
+            # `save_pretrained` writes the checkpoint in the published (llava-hf) key layout and only
+            # `from_pretrained` maps it back; the Trainer's plain `load_state_dict` would match no key.
+            saved = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+            model.load_state_dict(saved.state_dict(), strict=True)
+        else:  # PEFT: the adapters
+            super()._load_from_checkpoint(resume_from_checkpoint, model)

@@ -30,16 +30,17 @@ def test_conv_fusion_has_no_norm_layers():
     assert block(torch.randn(1, 16, 4, 4)).shape == (1, 8, 4, 4)
 
 
-def test_deformable_conv_runs_under_cpu_bf16_autocast_and_in_a_bf16_model():
-    # torchvision's CPU kernel has no bf16: the conv falls back to float32 and returns the input dtype.
+def test_deformable_conv_runs_in_bf16_and_under_cpu_autocast():
     dcn = DeformableConv3x3(8)
     with torch.no_grad():
-        dcn.offset.bias.fill_(0.3)
-    x = torch.randn(1, 8, 5, 7)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        mixed = ConvFusion(8, 8)(x)
-        assert mixed.dtype == torch.bfloat16
+        dcn.offset.bias.fill_(0.3)  # non-zero offsets: the deformable path proper
+    x = torch.randn(2, 8, 5, 5)
     reference = dcn(x)
-    halved = dcn.to(torch.bfloat16)(x.bfloat16())
-    assert halved.dtype == torch.bfloat16
-    torch.testing.assert_close(halved.float(), reference, rtol=0.05, atol=0.05)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast_out = dcn(x.bfloat16())
+    assert autocast_out.dtype == torch.bfloat16
+    torch.testing.assert_close(autocast_out.float(), reference, rtol=0.05, atol=0.05)
+    dcn_bf16 = dcn.to(torch.bfloat16)
+    out = dcn_bf16(x.bfloat16())
+    out.float().sum().backward()
+    assert out.dtype == torch.bfloat16 and dcn_bf16.conv.weight.grad is not None

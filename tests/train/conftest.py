@@ -1,4 +1,4 @@
-"""Small real tokenizers trained in memory, for the data-pipeline tests.
+"""Fixtures: small real tokenizers trained in memory, and tiny random model parts with data.
 
 Three styles: SentencePiece-like (Metaspace, BOS added, `</s>`), byte-level BPE like GPT-2 /
 SmolLM2 (no BOS, `<|im_end|>`), and one whose merges cross word boundaries (to provoke a
@@ -7,7 +7,12 @@ tokenization mismatch). Each has `<image>` as a special token, as `from_parts` a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
+from PIL import Image
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
@@ -77,3 +82,49 @@ def byte_tokenizer():
 @pytest.fixture(scope="session")
 def merging_tokenizer():
     return make_merging()
+
+
+def write_tiny_dataset(folder: Path, num_images: int = 16, image_size: int = 32) -> Path:
+    """Solid-colour images with LLaVA records: captions (stage 1) and two-turn Q&A + text-only (stage 2)."""
+    colours = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 30)}
+    folder.mkdir(parents=True, exist_ok=True)
+    pretrain, finetune = [], []
+    for index in range(num_images):
+        name = list(colours)[index % len(colours)]
+        pixels = np.zeros((image_size, image_size, 3), np.uint8)
+        pixels[:] = colours[name]
+        Image.fromarray(pixels).save(folder / f"img{index}.png")
+        pretrain.append(
+            {"id": f"p{index}", "image": f"img{index}.png", "conversations": [
+                {"from": "human", "value": "<image>\nDescribe the photo briefly."},
+                {"from": "gpt", "value": f"A {name} square."}]}
+        )
+        finetune.append(
+            {"id": f"f{index}", "image": f"img{index}.png", "conversations": [
+                {"from": "human", "value": "What is in the image?\n<image>"},
+                {"from": "gpt", "value": f"A {name} square."},
+                {"from": "human", "value": "How many circles are there?"},
+                {"from": "gpt", "value": "no"}]}
+        )
+    for index in range(num_images // 4):
+        finetune.append(
+            {"id": f"t{index}", "conversations": [
+                {"from": "human", "value": "Describe the photo briefly."},
+                {"from": "gpt", "value": "The cat sits on the mat."}]}
+        )
+    (folder / "pretrain.json").write_text(json.dumps(pretrain))
+    (folder / "finetune.json").write_text(json.dumps(finetune))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_parts(tmp_path_factory):
+    """`{"llm", "tower", "data"}`: a tiny random Llama + tokenizer, a tiny DINOv2 + processor, data."""
+    from tests.model.tiny import save_tiny_llm, save_tiny_tower
+
+    root = tmp_path_factory.mktemp("tiny_parts")
+    return {
+        "llm": save_tiny_llm(root / "llm"),
+        "tower": save_tiny_tower(root / "tower", "dinov2"),
+        "data": write_tiny_dataset(root / "data"),
+    }

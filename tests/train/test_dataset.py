@@ -146,3 +146,7 @@ def test_collator_pads_and_stacks_images(folder, sp_tokenizer):
     assert batch["pixel_values"].shape == (1, 3, 8, 8)
     short = lengths.index(min(lengths))
     assert (batch["labels"][short, min(lengths) :] == IGNORE_INDEX).all()
+    # Logits only where the next token is supervised, with those targets already shifted.
+    keep, labels = batch["logits_to_keep"], batch["labels"]
+    assert keep.shape == labels.shape and keep.sum() == (labels != IGNORE_INDEX).sum()
+    assert torch.equal(batch["shift_labels"], labels[:, 1:][keep[:, :-1]])

@@ -129,3 +129,61 @@ def test_prompt_for_generation_ends_at_the_assistant_role():
         template.prompt_for(history)
     with pytest.raises(ValueError, match="unknown conversation template"):
         get_template("llama_3")
+
+
+@pytest.fixture(scope="module")
+def vicuna_tokenizer():
+    """The real LLaMA-2 / Vicuna-v1.5 tokenizer (demo weights cache), with <image> added as the model does."""
+    from transformers import AutoTokenizer
+
+    from llava_vitsplit.model.tokenizer import prepare_tokenizer
+    from llava_vitsplit.weights import ensure_vicuna_tokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_vicuna_tokenizer())
+    prepare_tokenizer(tokenizer)
+    return tokenizer
+
+
+def test_v1_masks_line_up_on_the_real_vicuna_tokenizer(vicuna_tokenizer):
+    conversation = MULTI_TURN + [
+        {"from": "human", "value": "Is there a green triangle? Answer yes or no."},
+        {"from": "gpt", "value": "Yes, there is one.\nIt is small."},
+    ]
+    result = tokenize(vicuna_tokenizer, "v1", conversation)
+    assert result.input_ids[0] == vicuna_tokenizer.bos_token_id
+    runs = supervised_runs(result.labels)
+    replies = [turn["value"] for turn in conversation if turn["from"] == "gpt"]
+    assert len(runs) == len(replies)
+    colon = vicuna_tokenizer.convert_tokens_to_ids(":")
+    positions = [i for i, label in enumerate(result.labels) if label != IGNORE_INDEX]
+    starts = [p for p in positions if result.labels[p - 1] == IGNORE_INDEX]
+    for run, reply, start in zip(runs, replies, starts):
+        # " Red.</s>": the reply with its leading space and Vicuna's EOS, nothing more, nothing less.
+        assert vicuna_tokenizer.decode(run) == reply + "</s>"
+        assert run[-1] == vicuna_tokenizer.eos_token_id
+        assert result.input_ids[start - 1] == colon  # right after "ASSISTANT:"
+        assert vicuna_tokenizer.convert_ids_to_tokens(run[0]).startswith("▁")
+
+
+def test_plain_masks_line_up_on_the_real_vicuna_tokenizer(vicuna_tokenizer):
+    caption = [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": "Two red circles on the left."}]
+    result = tokenize(vicuna_tokenizer, "plain", caption)
+    (run,) = supervised_runs(result.labels)
+    assert vicuna_tokenizer.decode(run) == "Two red circles on the left.\n"
+    assert len(result.input_ids) == 1 + IMAGE_SEQ + len(run)
+
+
+def test_v1_masks_line_up_on_the_real_smollm2_tokenizer():
+    """The quick start's LLM: byte-level BPE, no BOS, `<|im_end|>` ends each reply."""
+    from transformers import AutoTokenizer
+
+    from llava_vitsplit.model.tokenizer import prepare_tokenizer
+    from llava_vitsplit.weights import ensure_smollm2_135m
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_smollm2_135m())
+    prepare_tokenizer(tokenizer)
+    result = tokenize(tokenizer, "v1", MULTI_TURN)
+    replies = [turn["value"] for turn in MULTI_TURN if turn["from"] == "gpt"]
+    runs = supervised_runs(result.labels)
+    assert [tokenizer.decode(run) for run in runs] == [f" {reply}{tokenizer.eos_token}" for reply in replies]
+    assert tokenizer.eos_token == "<|im_end|>"

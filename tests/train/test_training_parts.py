@@ -19,12 +19,13 @@ def test_llava_flags_parse(tmp_path):
         + ["--version", "plain", "--tune_mm_mlp_adapter", "True", "--mm_vision_select_layer", "-2",
            "--image_aspect_ratio", "pad", "--group_by_modality_length", "True", "--lazy_preprocess", "True",
            "--mm_projector_lr", "2e-5", "--vitsplit_task_head_lr", "1e-5", "--vitsplit_num_task_layers", "2",
-           "--model_max_length", "512", "--lora_r", "8", "--mm_use_im_start_end", "False"]
+           "--model_max_length", "512", "--lora_r", "8", "--mm_use_im_start_end", "False", "--warmup_ratio", "0.03"]
     )
     assert model_args.tune_mm_mlp_adapter and model_args.vitsplit_overrides() == {"num_task_layers": 2}
     assert data_args.image_aspect_ratio == "pad"
     assert training_args.group_by_modality_length and training_args.mm_projector_lr == 2e-5
     assert training_args.model_max_length == 512 and not training_args.remove_unused_columns
+    assert training_args.warmup_steps == 0.03
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,63 @@
+# Shared by pretrain.sh, finetune.sh and finetune_lora.sh (sourced, not run).
+#
+# Two recipes:
+# - no MODEL_PATH: the embedded CPU default - the real DINOv2-S/14 tower and the real SmolLM2-135M
+#   LLM (fetched once into the cache by `llava-vitsplit fetch-demo-weights`) on the generated
+#   scenes in playground/data/scenes, one process, bf16 autocast.
+# - MODEL_PATH set: LLaVA-1.5-7B + ViT-Split with the authors' hyper-parameters, on GPUs through the
+#   `deepspeed` launcher.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python; fi
+fi
+
+DEMO_DATA="${DEMO_DATA:-playground/data/scenes}"
+DEMO_CHECKPOINTS="${DEMO_CHECKPOINTS:-playground/checkpoints}"
+
+if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=demo; fi
+
+# Paths of the converted demo weights (fetched and converted on first use, then read from the cache).
+demo_weights() {
+    "$PYTHON" -m llava_vitsplit fetch-demo-weights >&2
+    read -r DEMO_TOWER DEMO_LLM < <("$PYTHON" -c \
+        'from llava_vitsplit.weights import fetch_demo_weights as f; w = f(); print(w.dinov2_small, w.smollm2_135m)')
+}
+
+demo_data() {
+    "$PYTHON" -m llava_vitsplit make-sample-data --out "$DEMO_DATA" --quiet >&2
+}
+
+# Gradient accumulation that keeps per-device batch x accumulation x GPUs = the global batch.
+accumulation_steps() {
+    local global=$1 per_device=$2 gpus=$3
+    if (( global % (per_device * gpus) != 0 )); then
+        echo "global batch $global is not a multiple of per-device batch $per_device x $gpus GPUs" >&2
+        exit 2
+    fi
+    echo $(( global / (per_device * gpus) ))
+}
+
+gpu_count() {
+    if [[ -n "${NUM_GPUS:-}" ]]; then echo "$NUM_GPUS"; return; fi
+    local count
+    count=$(nvidia-smi -L 2>/dev/null | wc -l || true)
+    if [[ "$count" -lt 1 ]]; then
+        echo "NUM_GPUS is not set and nvidia-smi finds no GPU" >&2
+        exit 2
+    fi
+    echo "$count"
+}
+
+require_env() {
+    local name
+    for name in "$@"; do
+        if [[ -z "${!name:-}" ]]; then
+            echo "MODEL_PATH is set, so the GPU recipe runs; it also needs $name (see the header of this script)" >&2
+            exit 2
+        fi
+    done
+}

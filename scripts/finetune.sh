@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Stage 2 (visual instruction tuning): projector + LLM learn on multi-turn conversations with the
+# `v1` template, starting from the stage-1 projector; the vision tower stays frozen. The output
+# folder opens with `load_pretrained_model`.
+#
+#   bash scripts/finetune.sh                 # embedded CPU default, after scripts/pretrain.sh
+#   MODEL_PATH=... VISION_TOWER=... DATA_PATH=... IMAGE_FOLDER=... bash scripts/finetune.sh
+#
+# GPU recipe settings (LLaVA-1.5-7B, DeepSpeed ZeRO-3):
+#   MODEL_PATH       LLM folder, e.g. vicuna-7b-v1.5 (the same as stage 1)
+#   VISION_TOWER     tower folder (the same as stage 1)
+#   DATA_PATH        llava_v1_5_mix665k.json
+#   IMAGE_FOLDER     its image root (coco, gqa, ocr_vqa, textvqa, vg)
+#   PRETRAIN_DIR     stage-1 output, default checkpoints/llava-v1.5-7b-vitsplit-pretrain
+#   NUM_GPUS         GPUs to use (default: all); the global batch stays 128
+#   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit
+#   VITSPLIT_PRESET  default llava-official (must match stage 1)
+#   DEEPSPEED_CONFIG default scripts/zero3.json (scripts/zero3_offload.json for less GPU memory)
+#   REPORT_TO        default none (LLaVA uses wandb)
+# Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
+source "$(dirname "$0")/common.sh"
+
+if [[ "$RECIPE" == demo ]]; then
+    PRETRAIN_DIR="${PRETRAIN_DIR:-$DEMO_CHECKPOINTS/demo-pretrain}"
+    if [[ ! -f "$PRETRAIN_DIR/mm_projector.safetensors" ]]; then
+        echo "no stage-1 projector in $PRETRAIN_DIR: run scripts/pretrain.sh first" >&2
+        exit 2
+    fi
+    demo_weights
+    demo_data
+    exec "$PYTHON" -m llava_vitsplit.train \
+        --model_name_or_path "$DEMO_LLM" \
+        --vision_tower "$DEMO_TOWER" \
+        --version v1 \
+        --data_path "$DEMO_DATA/finetune.json" \
+        --image_folder "$DEMO_DATA" \
+        --mm_projector_type vitsplit \
+        --vitsplit_preset "${VITSPLIT_PRESET:-llava}" \
+        --image_size 112 \
+        --pretrain_mm_mlp_adapter "$PRETRAIN_DIR/mm_projector.safetensors" \
+        --image_aspect_ratio pad \
+        --group_by_modality_length True \
+        --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-finetune}" \
+        --use_cpu True \
+        --bf16 True \
+        --num_train_epochs 1 \
+        --per_device_train_batch_size 8 \
+        --gradient_accumulation_steps 1 \
+        --learning_rate 1e-4 \
+        --weight_decay 0. \
+        --warmup_ratio 0.03 \
+        --lr_scheduler_type cosine \
+        --model_max_length 512 \
+        --save_strategy steps \
+        --save_steps 20 \
+        --save_total_limit 1 \
+        --logging_steps 5 \
+        --dataloader_num_workers 0 \
+        --report_to none \
+        "$@"
+fi
+
+require_env VISION_TOWER DATA_PATH IMAGE_FOLDER
+PRETRAIN_DIR="${PRETRAIN_DIR:-checkpoints/llava-v1.5-7b-vitsplit-pretrain}"
+GPUS=$(gpu_count)
+PER_DEVICE=16
+ACCUM=$(accumulation_steps 128 $PER_DEVICE "$GPUS")
+exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
+    --deepspeed "${DEEPSPEED_CONFIG:-scripts/zero3.json}" \
+    --model_name_or_path "$MODEL_PATH" \
+    --version v1 \
+    --data_path "$DATA_PATH" \
+    --image_folder "$IMAGE_FOLDER" \
+    --vision_tower "$VISION_TOWER" \
+    --mm_projector_type vitsplit \
+    --vitsplit_preset "${VITSPLIT_PRESET:-llava-official}" \
+    --pretrain_mm_mlp_adapter "$PRETRAIN_DIR/mm_projector.safetensors" \
+    --mm_vision_select_layer -2 \
+    --image_aspect_ratio pad \
+    --group_by_modality_length True \
+    --bf16 True \
+    --tf32 True \
+    --output_dir "${OUTPUT_DIR:-checkpoints/llava-v1.5-7b-vitsplit}" \
+    --num_train_epochs 1 \
+    --per_device_train_batch_size $PER_DEVICE \
+    --gradient_accumulation_steps "$ACCUM" \
+    --save_strategy steps \
+    --save_steps 50000 \
+    --save_total_limit 1 \
+    --learning_rate 2e-5 \
+    --weight_decay 0. \
+    --warmup_ratio 0.03 \
+    --lr_scheduler_type cosine \
+    --logging_steps 1 \
+    --model_max_length 2048 \
+    --gradient_checkpointing True \
+    --dataloader_num_workers 4 \
+    --lazy_preprocess True \
+    --report_to "${REPORT_TO:-none}" \
+    "$@"

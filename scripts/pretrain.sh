@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Stage 1 (feature alignment): train only the ViT-Split projector, task head included, on
+# image-caption pairs with the `plain` template; the output folder holds only the projector.
+#
+#   bash scripts/pretrain.sh                 # embedded CPU default (see scripts/common.sh)
+#   MODEL_PATH=... VISION_TOWER=... DATA_PATH=... IMAGE_FOLDER=... bash scripts/pretrain.sh
+#
+# GPU recipe settings (LLaVA-1.5-7B, ViT-Split authors' hyper-parameters, DeepSpeed ZeRO-2):
+#   MODEL_PATH       LLM folder, e.g. vicuna-7b-v1.5
+#   VISION_TOWER     tower folder, e.g. clip-vit-large-patch14-336
+#   DATA_PATH        LLaVA-Pretrain/blip_laion_cc_sbu_558k.json
+#   IMAGE_FOLDER     LLaVA-Pretrain/images
+#   NUM_GPUS         GPUs to use (default: all); the global batch stays 256
+#   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit-pretrain
+#   VITSPLIT_PRESET  default llava-official (the authors' released projector)
+#   REPORT_TO        default none (LLaVA uses wandb)
+# Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
+source "$(dirname "$0")/common.sh"
+
+if [[ "$RECIPE" == demo ]]; then
+    demo_weights
+    demo_data
+    exec "$PYTHON" -m llava_vitsplit.train \
+        --model_name_or_path "$DEMO_LLM" \
+        --vision_tower "$DEMO_TOWER" \
+        --version plain \
+        --data_path "$DEMO_DATA/pretrain.json" \
+        --image_folder "$DEMO_DATA" \
+        --mm_projector_type vitsplit \
+        --vitsplit_preset "${VITSPLIT_PRESET:-llava}" \
+        --image_size 112 \
+        --tune_mm_mlp_adapter True \
+        --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-pretrain}" \
+        --use_cpu True \
+        --bf16 True \
+        --num_train_epochs 1 \
+        --per_device_train_batch_size 16 \
+        --gradient_accumulation_steps 1 \
+        --learning_rate 1e-3 \
+        --weight_decay 0. \
+        --warmup_ratio 0.03 \
+        --lr_scheduler_type cosine \
+        --model_max_length 256 \
+        --save_strategy steps \
+        --save_steps 10 \
+        --save_total_limit 1 \
+        --logging_steps 5 \
+        --dataloader_num_workers 0 \
+        --report_to none \
+        "$@"
+fi
+
+require_env VISION_TOWER DATA_PATH IMAGE_FOLDER
+GPUS=$(gpu_count)
+PER_DEVICE=32
+ACCUM=$(accumulation_steps 256 $PER_DEVICE "$GPUS")
+exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
+    --deepspeed scripts/zero2.json \
+    --model_name_or_path "$MODEL_PATH" \
+    --version plain \
+    --data_path "$DATA_PATH" \
+    --image_folder "$IMAGE_FOLDER" \
+    --vision_tower "$VISION_TOWER" \
+    --mm_projector_type vitsplit \
+    --vitsplit_preset "${VITSPLIT_PRESET:-llava-official}" \
+    --tune_mm_mlp_adapter True \
+    --mm_vision_select_layer -2 \
+    --bf16 True \
+    --tf32 True \
+    --output_dir "${OUTPUT_DIR:-checkpoints/llava-v1.5-7b-vitsplit-pretrain}" \
+    --num_train_epochs 1 \
+    --per_device_train_batch_size $PER_DEVICE \
+    --gradient_accumulation_steps "$ACCUM" \
+    --save_strategy steps \
+    --save_steps 24000 \
+    --save_total_limit 1 \
+    --learning_rate 5e-4 \
+    --weight_decay 0. \
+    --warmup_ratio 0.03 \
+    --lr_scheduler_type cosine \
+    --logging_steps 1 \
+    --model_max_length 2048 \
+    --gradient_checkpointing True \
+    --dataloader_num_workers 4 \
+    --lazy_preprocess True \
+    --report_to "${REPORT_TO:-none}" \
+    "$@"
