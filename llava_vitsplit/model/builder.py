@@ -120,7 +120,7 @@ def load_model(
         if quantization is not None:
             loading["quantization_config"] = quantization
         if target.type == "cuda" and device_map is not None:
-            loading["device_map"] = device_map if device_map != "auto" else {"": str(target)}
+            loading["device_map"] = device_map  # as LLaVA: "auto" spreads a large model over the GPUs
         model = LlavaViTSplitForConditionalGeneration.from_pretrained(model_path, **loading)
         processor = LlavaViTSplitProcessor.from_pretrained(model_path)
     if quantization is None and not hasattr(model, "hf_device_map"):  # device_map placed it already

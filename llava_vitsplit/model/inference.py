@@ -3,6 +3,9 @@
 Prompts are left-padded so every row's answer starts at the same position; greedy decoding by
 default, sampling with ``do_sample=True``. Each prompt holds one ``<image>`` per image of its pair
 (none for a text-only prompt); any other count is an error, never a silent misalignment.
+
+Prompts are used as given, or rendered by a conversation ``template`` (anything with
+``prompt_for(question) -> str``, e.g. ``llava_vitsplit.data.conversation.get_template("vicuna_v1")``).
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ def generate_answers(
     top_p: float | None = None,
     num_beams: int = 1,
     seed: int | None = None,
+    template=None,
     progress: bool = True,
 ) -> list[str]:
     """One answer per request, in order."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if template is not None:
+        requests = [(image, template.prompt_for(prompt)) for image, prompt in requests]
     requests = [_checked(index, request, processor.image_token) for index, request in enumerate(requests)]
     if seed is not None:
         torch.manual_seed(seed)

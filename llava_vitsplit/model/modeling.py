@@ -85,10 +85,10 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         """Projected image features, one ``(tokens, llm_width)`` tensor per image in ``pooler_output``."""
         pixel_values = pixel_values.to(self.vision_tower.dtype)
         adapter = self.vision_adapter
-        # By config, not by class: under LoRA, PEFT wraps the trainable projector (modules_to_save).
+        # Dispatch on the config, not the module class: PEFT may wrap the projector (modules_to_save).
         if self.config.projector_type == "vitsplit":
-            split = self.multi_modal_projector.split_config
-            states = frozen_hidden_states(adapter, pixel_values, split.needed_hidden_states)
+            needed = self.config.split_config.needed_hidden_states
+            states = frozen_hidden_states(adapter, pixel_values, needed)
             features = self.multi_modal_projector(states, adapter.grid_size(*pixel_values.shape[-2:]))
         else:
             layer = self.config.vision_feature_layer if vision_feature_layer is None else vision_feature_layer

@@ -5,16 +5,17 @@ from __future__ import annotations
 import torch
 from tokenizers import AddedToken
 
+from llava_vitsplit.weights.pad_token import set_llava_pad_token
+
 IMAGE_TOKEN = "<image>"
 
 
 def prepare_tokenizer(tokenizer) -> int:
-    """Add ``<image>`` as a special token (never split, never normalised) and make sure there is a
-    pad token (LLaVA pads with UNK); returns the id of ``<image>``."""
+    """Add ``<image>`` as a special token (never split, never normalised) and set the pad token by
+    LLaVA's convention (UNK); returns the id of ``<image>``."""
     if IMAGE_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([AddedToken(IMAGE_TOKEN, special=True, normalized=False)], special_tokens=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    set_llava_pad_token(tokenizer)
     return tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
 
 

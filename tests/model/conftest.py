@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from .tiny import save_tiny_llm, save_tiny_tower
+from .tiny import save_tiny_llava_hf, save_tiny_llm, save_tiny_tower
 
 
 @pytest.fixture(autouse=True)
@@ -23,3 +23,9 @@ def tiny_tied_llm_dir(tmp_path_factory):
 def tiny_tower_dirs(tmp_path_factory):
     families = ("dinov2", "clip", "siglip")
     return {family: save_tiny_tower(tmp_path_factory.mktemp(f"tiny-{family}"), family) for family in families}
+
+
+@pytest.fixture(scope="session")
+def llava_hf_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_tiny_llava_hf(tmp_path_factory.mktemp("llava-hf"))

@@ -84,8 +84,9 @@ def test_problems_are_named(tmp_path, tiny_tower_dirs):
 
 
 def test_authors_vitsplit_run_config_maps_to_the_official_variant(tmp_path, tiny_tower_dirs):
-    from llava_vitsplit.model.import_llava import llava_projector_fields
     from transformers import AutoConfig
+
+    from llava_vitsplit.model.import_llava import llava_projector_fields
 
     vision = AutoConfig.from_pretrained(tiny_tower_dirs["clip"])
     fields = llava_projector_fields(

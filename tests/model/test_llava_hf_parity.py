@@ -1,42 +1,15 @@
 """A folder written by transformers' own LlavaForConditionalGeneration loads into our class and gives
 the same logits and the same greedy tokens."""
 
-import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor
-from llava_vitsplit.model.tokenizer import prepare_tokenizer
 
-from .tiny import TEXT_CONFIG, LlamaConfig, random_image, tiny_tokenizer, tiny_tower
+from .tiny import random_image
 
 PROMPTS = ["USER: <image>\nWhat is in the image? ASSISTANT:", "USER: <image>\nHow many circles? ASSISTANT:"]
-
-
-@pytest.fixture(scope="module")
-def llava_hf_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("llava-hf")
-    tokenizer = tiny_tokenizer()
-    image_token_id = prepare_tokenizer(tokenizer)
-    tower, image_processor = tiny_tower("clip")
-    config = LlavaConfig(
-        vision_config=tower.config,
-        text_config=LlamaConfig(**{**TEXT_CONFIG, "vocab_size": len(tokenizer)}),
-        image_token_id=image_token_id,
-        image_seq_length=16,
-    )
-    LlavaForConditionalGeneration(config).save_pretrained(folder)
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-    )
-    processor.save_pretrained(folder)
-    return folder
 
 
 def _inputs(processor):

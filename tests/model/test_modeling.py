@@ -108,3 +108,22 @@ def test_loading_names_missing_and_mismatched_weights(tmp_path):
     message = str(error.value)
     assert "missing: model.multi_modal_projector.to_llm.bias" in message
     assert "heads.fusion.0.weight: checkpoint (3, 3) vs model (32, 64, 1, 1)" in message
+
+
+def test_official_projector_on_clip_l_and_vicuna_7b_has_the_released_size():
+    """DESIGN 2.1: the authors' projector is about 182M parameters for CLIP-L/14-336 + a 4096-wide LLM."""
+    from transformers import LlamaConfig
+
+    from llava_vitsplit.model import LlavaViTSplitConfig
+    from llava_vitsplit.split import BACKBONES
+
+    vicuna = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32)
+    sizes = {}
+    for fields in (dict(vitsplit_variant="official"), dict(vitsplit_variant="paper"), dict(projector_type="mlp2x_gelu")):
+        config = LlavaViTSplitConfig(vision_config=BACKBONES["clip-l-336"].hf_config(), text_config=vicuna, **fields)
+        with torch.device("meta"):
+            projector = LlavaViTSplitForConditionalGeneration(config).model.multi_modal_projector
+        sizes[next(iter(fields.values()))] = sum(p.numel() for p in projector.parameters())
+    assert sizes["official"] == 182_475_776  # CLIP block 12.60M + prior head 10.49M + fusion 159.39M
+    assert sizes["mlp2x_gelu"] == 1024 * 4096 + 4096 + 4096 * 4096 + 4096  # LLaVA-1.5's 21M MLP
+    assert sizes["paper"] < sizes["official"]

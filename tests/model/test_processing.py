@@ -4,7 +4,12 @@ import torch
 from PIL import Image
 
 from llava_vitsplit.model import LlavaViTSplitProcessor
-from llava_vitsplit.model.image_processing import apply_aspect_ratio, expand_to_square, mean_color, output_size
+from llava_vitsplit.model.image_processing import (
+    apply_aspect_ratio,
+    expand_to_square,
+    mean_color,
+    output_size,
+)
 from llava_vitsplit.model.tokenizer import prepare_tokenizer
 
 from .tiny import GRID_TOKENS, TOWER_SIZE, random_image, tiny_tokenizer, tiny_tower
@@ -84,6 +89,9 @@ def test_save_and_load(processor, tmp_path):
     processor.image_aspect_ratio = "resize"
     processor.save_pretrained(tmp_path)
     loaded = LlavaViTSplitProcessor.from_pretrained(tmp_path)
+    from transformers import AutoProcessor
+
+    assert isinstance(AutoProcessor.from_pretrained(tmp_path), LlavaViTSplitProcessor)
     assert (loaded.image_aspect_ratio, loaded.patch_size, loaded.image_seq_length) == ("resize", 8, GRID_TOKENS)
     image = random_image(60, 20)
     torch.testing.assert_close(loaded.process_images([image]), processor.process_images([image]))

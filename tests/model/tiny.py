@@ -180,3 +180,30 @@ def save_tiny_llava_checkpoint(
     (folder / "config.json").write_text(json.dumps(config))
     tokenizer.save_pretrained(folder)
     return state
+
+
+def save_tiny_llava_hf(folder: Path) -> Path:
+    """A folder written by transformers' own LlavaForConditionalGeneration and LlavaProcessor (CLIP tower)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    from llava_vitsplit.model.tokenizer import prepare_tokenizer
+
+    tokenizer = tiny_tokenizer()
+    image_token_id = prepare_tokenizer(tokenizer)
+    tower, image_processor = tiny_tower("clip")
+    config = LlavaConfig(
+        vision_config=tower.config,
+        text_config=LlamaConfig(**{**TEXT_CONFIG, "vocab_size": len(tokenizer)}),
+        image_token_id=image_token_id,
+        image_seq_length=GRID_TOKENS,
+    )
+    LlavaForConditionalGeneration(config).save_pretrained(folder)
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=TINY_TOWER["patch_size"],
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+    )
+    processor.save_pretrained(folder)
+    return folder
