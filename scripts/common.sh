@@ -52,6 +52,13 @@ gpu_count() {
     echo "$count"
 }
 
+# PROJECTOR (vitsplit | mlp2x_gelu | linear) and, for vitsplit, VITSPLIT_PRESET, as arguments.
+PROJECTOR="${PROJECTOR:-vitsplit}"
+PROJECTOR_ARGS=(--mm_projector_type "$PROJECTOR")
+if [[ "$PROJECTOR" == vitsplit ]]; then
+    PROJECTOR_ARGS+=(--vitsplit_preset "${VITSPLIT_PRESET:-llava-official}")
+fi
+
 require_env() {
     local name
     for name in "$@"; do

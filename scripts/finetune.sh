@@ -14,7 +14,7 @@
 #   PRETRAIN_DIR     stage-1 output, default checkpoints/llava-v1.5-7b-vitsplit-pretrain
 #   NUM_GPUS         GPUs to use (default: all); the global batch stays 128
 #   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit
-#   VITSPLIT_PRESET  default llava-official (must match stage 1)
+#   PROJECTOR, VITSPLIT_PRESET  as for stage 1 (must match it)
 #   DEEPSPEED_CONFIG default scripts/zero3.json (scripts/zero3_offload.json for less GPU memory)
 #   REPORT_TO        default none (LLaVA uses wandb)
 # Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
@@ -34,8 +34,7 @@ if [[ "$RECIPE" == demo ]]; then
         --version v1 \
         --data_path "$DEMO_DATA/finetune.json" \
         --image_folder "$DEMO_DATA" \
-        --mm_projector_type vitsplit \
-        --vitsplit_preset "${VITSPLIT_PRESET:-llava}" \
+        "${PROJECTOR_ARGS[@]}" \
         --image_size 112 \
         --pretrain_mm_mlp_adapter "$PRETRAIN_DIR/mm_projector.safetensors" \
         --image_aspect_ratio pad \
@@ -44,7 +43,7 @@ if [[ "$RECIPE" == demo ]]; then
         --use_cpu True \
         --bf16 True \
         --num_train_epochs 1 \
-        --per_device_train_batch_size 8 \
+        --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
         --learning_rate 1e-4 \
         --weight_decay 0. \
@@ -52,7 +51,7 @@ if [[ "$RECIPE" == demo ]]; then
         --lr_scheduler_type cosine \
         --model_max_length 512 \
         --save_strategy steps \
-        --save_steps 20 \
+        --save_steps 40 \
         --save_total_limit 1 \
         --logging_steps 5 \
         --dataloader_num_workers 0 \
@@ -72,8 +71,7 @@ exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
     --data_path "$DATA_PATH" \
     --image_folder "$IMAGE_FOLDER" \
     --vision_tower "$VISION_TOWER" \
-    --mm_projector_type vitsplit \
-    --vitsplit_preset "${VITSPLIT_PRESET:-llava-official}" \
+    "${PROJECTOR_ARGS[@]}" \
     --pretrain_mm_mlp_adapter "$PRETRAIN_DIR/mm_projector.safetensors" \
     --mm_vision_select_layer -2 \
     --image_aspect_ratio pad \

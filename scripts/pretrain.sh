@@ -12,7 +12,8 @@
 #   IMAGE_FOLDER     LLaVA-Pretrain/images
 #   NUM_GPUS         GPUs to use (default: all); the global batch stays 256
 #   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit-pretrain
-#   VITSPLIT_PRESET  default llava-official (the authors' released projector)
+#   PROJECTOR        vitsplit (default), mlp2x_gelu (LLaVA's) or linear
+#   VITSPLIT_PRESET  default llava-official (the authors' released projector); llava = paper variant
 #   REPORT_TO        default none (LLaVA uses wandb)
 # Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
 source "$(dirname "$0")/common.sh"
@@ -26,15 +27,14 @@ if [[ "$RECIPE" == demo ]]; then
         --version plain \
         --data_path "$DEMO_DATA/pretrain.json" \
         --image_folder "$DEMO_DATA" \
-        --mm_projector_type vitsplit \
-        --vitsplit_preset "${VITSPLIT_PRESET:-llava}" \
+        "${PROJECTOR_ARGS[@]}" \
         --image_size 112 \
         --tune_mm_mlp_adapter True \
         --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-pretrain}" \
         --use_cpu True \
         --bf16 True \
         --num_train_epochs 1 \
-        --per_device_train_batch_size 16 \
+        --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
         --learning_rate 1e-3 \
         --weight_decay 0. \
@@ -42,7 +42,7 @@ if [[ "$RECIPE" == demo ]]; then
         --lr_scheduler_type cosine \
         --model_max_length 256 \
         --save_strategy steps \
-        --save_steps 10 \
+        --save_steps 40 \
         --save_total_limit 1 \
         --logging_steps 5 \
         --dataloader_num_workers 0 \
@@ -61,8 +61,7 @@ exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
     --data_path "$DATA_PATH" \
     --image_folder "$IMAGE_FOLDER" \
     --vision_tower "$VISION_TOWER" \
-    --mm_projector_type vitsplit \
-    --vitsplit_preset "${VITSPLIT_PRESET:-llava-official}" \
+    "${PROJECTOR_ARGS[@]}" \
     --tune_mm_mlp_adapter True \
     --mm_vision_select_layer -2 \
     --bf16 True \

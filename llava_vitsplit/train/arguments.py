@@ -59,14 +59,21 @@ class ModelArguments:
         if self.mm_projector_type != "vitsplit" and any(v is not None for v in vitsplit_fields):
             raise ValueError(f"--vitsplit_* flags need --mm_projector_type vitsplit, got {self.mm_projector_type!r}")
 
-    def vitsplit_overrides(self) -> dict[str, int]:
-        """K_t / K_p / b given on the command line, as `ViTSplitConfig` fields."""
+    def vitsplit_overrides(self) -> dict:
+        """K_t / K_p / b given on the command line, as `ViTSplitConfig` fields.
+
+        K_p or b choose the prior layers by the paper's uniform rule (eq. 2), also over a preset
+        that names its prior layers explicitly (`llava-official`: hs[-2] alone).
+        """
         fields = {
             "num_task_layers": self.vitsplit_num_task_layers,
             "num_prior_layers": self.vitsplit_num_prior_layers,
             "prior_start_layer": self.vitsplit_prior_start_layer,
         }
-        return {name: value for name, value in fields.items() if value is not None}
+        overrides = {name: value for name, value in fields.items() if value is not None}
+        if "num_prior_layers" in overrides or "prior_start_layer" in overrides:
+            overrides.update(selection="uniform", prior_layer_ids=None)
+        return overrides
 
 
 @dataclass

@@ -22,6 +22,8 @@ def test_llava_flags_parse(tmp_path):
            "--model_max_length", "512", "--lora_r", "8", "--mm_use_im_start_end", "False", "--warmup_ratio", "0.03"]
     )
     assert model_args.tune_mm_mlp_adapter and model_args.vitsplit_overrides() == {"num_task_layers": 2}
+    prior = parse_arguments(REQUIRED + ["--vitsplit_num_prior_layers", "4"])[0].vitsplit_overrides()
+    assert prior == {"num_prior_layers": 4, "selection": "uniform", "prior_layer_ids": None}
     assert data_args.image_aspect_ratio == "pad"
     assert training_args.group_by_modality_length and training_args.mm_projector_lr == 2e-5
     assert training_args.model_max_length == 512 and not training_args.remove_unused_columns
