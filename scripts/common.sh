@@ -59,6 +59,14 @@ if [[ "$PROJECTOR" == vitsplit ]]; then
     PROJECTOR_ARGS+=(--vitsplit_preset "${VITSPLIT_PRESET:-llava-official}")
 fi
 
+# The CPU demo's projector learning rates. At its batch of 4, a rate of 1e-3 collapses the official
+# ViT-Split projector's output tokens (a linear probe reads an object's colour off them for 36% of
+# held-out objects, off the frozen tower's features for 99%); 2e-4, with the task head (a copy of a
+# pretrained block) at 2e-5, keeps 84% (scripts/benchmarks/projector_probe.py).
+DEMO_PROJECTOR_LR=2e-4
+DEMO_TASK_HEAD_ARGS=()
+if [[ "$PROJECTOR" == vitsplit ]]; then DEMO_TASK_HEAD_ARGS=(--vitsplit_task_head_lr 2e-5); fi
+
 require_env() {
     local name
     for name in "$@"; do

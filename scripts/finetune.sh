@@ -42,16 +42,18 @@ if [[ "$RECIPE" == demo ]]; then
         --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-finetune}" \
         --use_cpu True \
         --bf16 True \
-        --num_train_epochs 1 \
+        --num_train_epochs 3 \
         --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
-        --learning_rate 1e-4 \
+        --learning_rate 2e-4 \
+        --mm_projector_lr "$DEMO_PROJECTOR_LR" \
+        "${DEMO_TASK_HEAD_ARGS[@]}" \
         --weight_decay 0. \
         --warmup_ratio 0.03 \
         --lr_scheduler_type cosine \
         --model_max_length 512 \
         --save_strategy steps \
-        --save_steps 40 \
+        --save_steps 100 \
         --save_total_limit 1 \
         --logging_steps 5 \
         --dataloader_num_workers 0 \

@@ -46,8 +46,9 @@ if [[ "$RECIPE" == demo ]]; then
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
-        --lora_enable True --lora_r 64 --lora_alpha 128 --mm_projector_lr 1e-4 \
+        --lora_enable True --lora_r 64 --lora_alpha 128 --mm_projector_lr "$DEMO_PROJECTOR_LR" \
         --learning_rate 1e-3 \
+        "${DEMO_TASK_HEAD_ARGS[@]}" \
         --weight_decay 0. \
         --warmup_ratio 0.03 \
         --lr_scheduler_type cosine \

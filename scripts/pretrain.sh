@@ -36,7 +36,8 @@ if [[ "$RECIPE" == demo ]]; then
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
-        --learning_rate 1e-3 \
+        --learning_rate "$DEMO_PROJECTOR_LR" \
+        "${DEMO_TASK_HEAD_ARGS[@]}" \
         --weight_decay 0. \
         --warmup_ratio 0.03 \
         --lr_scheduler_type cosine \
