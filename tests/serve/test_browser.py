@@ -7,6 +7,7 @@ screenshot to the test's folder. For the README's picture:
         python -m pytest tests/serve/test_browser.py
 
 copies it there, and with DEMO_SCREENSHOT_MODEL the page serves that model instead of the tiny one.
+DEMO_SCREENSHOT_IMAGE and DEMO_SCREENSHOT_QUESTION replace the example photo and its question.
 """
 
 import os
@@ -61,6 +62,9 @@ def served(request, tmp_path):
 
 def test_chat_in_a_browser(browser, served, example_photos, tmp_path):
     photo, question = example_photos[0], "What animal is this?"
+    if os.environ.get("DEMO_SCREENSHOT_IMAGE"):  # e.g. a held-out scene for the quick start's model
+        photo = Path(os.environ["DEMO_SCREENSHOT_IMAGE"]).resolve()  # the browser needs an absolute path
+        question = os.environ.get("DEMO_SCREENSHOT_QUESTION", question)
     # The server's sliders start at greedy decoding and 24 new tokens: the browser must get this answer.
     expected = final(send(new_client(served.url), question, photo, SLIDER_DEFAULTS))[-1][1]
 
@@ -83,7 +87,7 @@ def test_chat_in_a_browser(browser, served, example_photos, tmp_path):
     assert question in user_messages
     shown_image = browser.find_element(By.CSS_SELECTOR, "#chatbot [data-testid=user] img")
     assert photo.name in shown_image.get_attribute("src")
-    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", shown_image) == 451
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", shown_image) == Image.open(photo).width
 
     screenshot = tmp_path / "demo.png"
     assert browser.save_screenshot(str(screenshot))
