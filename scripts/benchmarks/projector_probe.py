@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from llava_vitsplit.data.scene_dataset import SCENES_FILE
 from llava_vitsplit.model.builder import load_model
 from llava_vitsplit.model.projector_io import PROJECTOR_WEIGHTS
 from llava_vitsplit.split import frozen_hidden_states
@@ -66,17 +67,17 @@ def main() -> None:
     parser.add_argument("--model-base", help="LLM folder for stage-1 checkpoints (default: the demo LLM)")
     args = parser.parse_args()
     data = Path(args.data)
-    scenes = json.loads((data / "scenes.json").read_text())
+    scenes = json.loads((data / SCENES_FILE).read_text())
     images = [Image.open(data / scene["image"]).convert("RGB") for scene in scenes]
     splits = {name: [i for i, s in enumerate(scenes) if s["split"] == name] for name in ("train", "heldout")}
-    labels = {}
+    labels, num_classes = {}, {}
     for attribute in ATTRIBUTES:
         values = sorted({obj[attribute] for s in scenes for obj in s["scene"]["objects"]})
+        num_classes[attribute] = len(values)
         labels[attribute] = {
             split: torch.tensor([values.index(o[attribute]) for i in idx for o in scenes[i]["scene"]["objects"]])
             for split, idx in splits.items()
         }
-        labels[attribute]["classes"] = len(values)
 
     rows = []
     for checkpoint in tqdm(args.checkpoints, desc="checkpoints"):
@@ -104,7 +105,7 @@ def main() -> None:
             scores = {
                 attribute: probe_accuracy(
                     tokens["train"], labels[attribute]["train"], tokens["heldout"], labels[attribute]["heldout"],
-                    labels[attribute]["classes"],
+                    num_classes[attribute],
                 )
                 for attribute in ATTRIBUTES
             }
