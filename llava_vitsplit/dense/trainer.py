@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from llava_vitsplit.checkpoints import TRAINER_STATE, latest_complete_checkpoint
 from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .backbone import default_backbone_path
@@ -43,7 +44,6 @@ from .task import DenseTaskConfig
 from .transforms import DepthTrainTransform, EvalTransform, SegmentationTrainTransform
 
 logger = logging.getLogger(__name__)
-TRAINER_STATE = "trainer_state.json"
 METRICS_LOG = "metrics.jsonl"
 SPLIT_OVERRIDES = ("num_task_layers", "num_prior_layers", "prior_start_layer", "selection")
 DATASET_OPTIONS = ("num_classes", "reduce_zero_label", "depth_scale", "max_depth")
@@ -246,8 +246,7 @@ def find_checkpoint(output_dir: Path, resume: str) -> Path | None:
         if not (path / TRAINER_STATE).is_file():
             raise FileNotFoundError(f"--resume {path}: not a complete checkpoint (no {TRAINER_STATE})")
         return path
-    complete = sorted(p for p in (output_dir / "checkpoints").glob("iter_*") if (p / TRAINER_STATE).is_file())
-    return complete[-1] if complete else None
+    return latest_complete_checkpoint(output_dir / "checkpoints", pattern=r"iter_(\d+)", marker=TRAINER_STATE)
 
 
 def _trim_log(path: Path, step: int) -> None:

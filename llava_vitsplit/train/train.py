@@ -20,8 +20,8 @@ from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.issues import DataIssueLog, summarize, write_summary
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
 
+from ..checkpoints import latest_complete_checkpoint
 from .arguments import ModelArguments, TrainingArguments, parse_arguments
-from .checkpoints import latest_complete_checkpoint
 from .model_setup import build_model, configure_trainable, trainable_parameter_report
 from .trainer import LlavaTrainer
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from llava_vitsplit.checkpoints import latest_complete_checkpoint
 from llava_vitsplit.train.arguments import parse_arguments
-from llava_vitsplit.train.checkpoints import latest_complete_checkpoint
 from llava_vitsplit.train.sampler import ModalityLengthGroupedSampler
 from llava_vitsplit.train.trainer import build_param_groups
 
