@@ -24,7 +24,7 @@ if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=demo; fi
 demo_weights() {
     "$PYTHON" -m llava_vitsplit fetch-demo-weights >&2
     read -r DEMO_TOWER DEMO_LLM < <("$PYTHON" -c \
-        'from llava_vitsplit.weights import fetch_demo_weights as f; w = f(); print(w.dinov2_small, w.smollm2_135m)')
+        'from llava_vitsplit.quickstart.weights import fetch_demo_weights as f; w = f(); print(w.dinov2_small, w.smollm2_135m)')
 }
 
 demo_data() {

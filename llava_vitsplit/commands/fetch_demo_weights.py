@@ -7,7 +7,7 @@ import argparse
 
 def register(subparsers) -> None:
     # Light import: the converters load onnx/torch/transformers only when they run.
-    from llava_vitsplit.weights.demo_weights import DEMO_WEIGHT_BUILDERS
+    from llava_vitsplit.quickstart.weights.demo_weights import DEMO_WEIGHT_BUILDERS
 
     parser = subparsers.add_parser(
         "fetch-demo-weights",
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from llava_vitsplit.weights.demo_weights import DEMO_WEIGHT_BUILDERS, ensure_demo_weight
+    from llava_vitsplit.quickstart.weights.demo_weights import DEMO_WEIGHT_BUILDERS, ensure_demo_weight
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     names = [args.only] if args.only else list(DEMO_WEIGHT_BUILDERS)

@@ -16,6 +16,6 @@ def default_backbone_path(preset_name: str) -> Path:
             f"preset {preset_name} uses backbone {preset.backbone}, which is not available offline: "
             "pass --backbone-path DIR (a local transformers folder, e.g. facebook/dinov2-base saved with save_pretrained)"
         )
-    from llava_vitsplit.weights import ensure_dinov2_small
+    from llava_vitsplit.quickstart.weights import ensure_dinov2_small
 
     return ensure_dinov2_small()

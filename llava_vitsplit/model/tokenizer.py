@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tokenizers import AddedToken
 
-from llava_vitsplit.weights.pad_token import set_llava_pad_token
+from llava_vitsplit.quickstart.weights.pad_token import set_llava_pad_token
 
 IMAGE_TOKEN = "<image>"
 

@@ -26,9 +26,9 @@ from llava_vitsplit.data.collator import LlavaDataCollator
 from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
 from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
+from llava_vitsplit.quickstart.weights import fetch_demo_weights
 from llava_vitsplit.train.arguments import parse_arguments
 from llava_vitsplit.train.model_setup import build_model, configure_trainable
-from llava_vitsplit.weights import fetch_demo_weights
 
 VARIANTS = {
     "vitsplit (paper)": ["--mm_projector_type", "vitsplit", "--vitsplit_preset", "llava"],

@@ -25,7 +25,7 @@ FIT = dict(
 
 @pytest.fixture(scope="module")
 def real():
-    from llava_vitsplit.weights import ensure_dinov2_small
+    from llava_vitsplit.quickstart.weights import ensure_dinov2_small
 
     return load_backbone(ensure_dinov2_small()), build_sample_datasets()
 

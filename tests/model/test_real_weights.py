@@ -1,5 +1,5 @@
 """Integration on small real weights: the real DINOv2-S/14 tower and the real SmolLM2-135M LLM
-(REFERENCE.md section 4, fetched once into the cache by `llava_vitsplit.weights`)."""
+(REFERENCE.md section 4, fetched once into the cache by `llava_vitsplit.quickstart.weights`)."""
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_weights():
-    from llava_vitsplit.weights import fetch_demo_weights
+    from llava_vitsplit.quickstart.weights import fetch_demo_weights
 
     return fetch_demo_weights()
 

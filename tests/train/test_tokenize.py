@@ -137,7 +137,7 @@ def vicuna_tokenizer():
     from transformers import AutoTokenizer
 
     from llava_vitsplit.model.tokenizer import prepare_tokenizer
-    from llava_vitsplit.weights import ensure_vicuna_tokenizer
+    from llava_vitsplit.quickstart.weights import ensure_vicuna_tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_vicuna_tokenizer())
     prepare_tokenizer(tokenizer)
@@ -178,7 +178,7 @@ def test_v1_masks_line_up_on_the_real_smollm2_tokenizer():
     from transformers import AutoTokenizer
 
     from llava_vitsplit.model.tokenizer import prepare_tokenizer
-    from llava_vitsplit.weights import ensure_smollm2_135m
+    from llava_vitsplit.quickstart.weights import ensure_smollm2_135m
 
     tokenizer = AutoTokenizer.from_pretrained(ensure_smollm2_135m())
     prepare_tokenizer(tokenizer)

@@ -19,10 +19,10 @@ import tempfile
 from importlib.metadata import version
 from pathlib import Path
 
-from llava_vitsplit.weights.archive import extract_members
-from llava_vitsplit.weights.cache import build_once, cache_root
-from llava_vitsplit.weights.pad_token import set_llava_pad_token
-from llava_vitsplit.weights.pip_fetch import download_package
+from llava_vitsplit.quickstart.weights.archive import extract_members
+from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
+from llava_vitsplit.quickstart.weights.pad_token import set_llava_pad_token
+from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
 PACKAGE = "llama-cpp-python"
 VERSION = "0.3.36"

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llava_vitsplit.weights.dinov2_onnx import ensure_dinov2_small
-from llava_vitsplit.weights.smollm2_gguf import ensure_smollm2_135m
-from llava_vitsplit.weights.vicuna_tokenizer import ensure_vicuna_tokenizer
+from llava_vitsplit.quickstart.weights.dinov2_onnx import ensure_dinov2_small
+from llava_vitsplit.quickstart.weights.smollm2_gguf import ensure_smollm2_135m
+from llava_vitsplit.quickstart.weights.vicuna_tokenizer import ensure_vicuna_tokenizer
 
 logger = logging.getLogger(__name__)
 

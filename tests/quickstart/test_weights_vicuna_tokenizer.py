@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from llava_vitsplit.weights.cache import COMPLETE_MARKER
-from llava_vitsplit.weights.vicuna_tokenizer import (
+from llava_vitsplit.quickstart.weights.cache import COMPLETE_MARKER
+from llava_vitsplit.quickstart.weights.vicuna_tokenizer import (
     REFERENCE_SEPARATOR,
     read_reference_tokenizations,
     reference_files,

@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from llava_vitsplit.weights.cache import CACHE_ENV_VAR, COMPLETE_MARKER, build_once, cache_root, is_complete
+from llava_vitsplit.quickstart.weights.cache import (
+    CACHE_ENV_VAR,
+    COMPLETE_MARKER,
+    build_once,
+    cache_root,
+    is_complete,
+)
 
 
 def test_cache_root_prefers_argument_then_environment_then_home(tmp_path, monkeypatch):

