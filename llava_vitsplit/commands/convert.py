@@ -26,34 +26,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "projector: mm_projector.bin / mm_projector.safetensors (file or folder) over --base and --vision-tower",
     )
     parser.add_argument("--input", required=True, type=Path, help="the checkpoint folder or projector file")
-    parser.add_argument(
-        "--output", required=True, type=Path, help="folder to write (must not hold a model yet)"
-    )
+    parser.add_argument("--output", required=True, type=Path, help="folder to write (must not hold a model yet)")
     parser.add_argument("--base", type=Path, help="projector: the LLM folder the projector was trained for")
     parser.add_argument(
         "--vision-tower",
         type=Path,
         help="llava/projector: the local vision tower folder (LLaVA records a Hub id, which is not read)",
     )
-    parser.add_argument(
-        "--dtype",
-        choices=DTYPES,
-        help="weights dtype to write (default: the checkpoint's; fp32 for projector)",
-    )
-    parser.add_argument(
-        "--projector-type", choices=("vitsplit", "mlp2x_gelu", "linear"), help="projector: override"
-    )
+    parser.add_argument("--dtype", choices=DTYPES, help="weights dtype to write (default: the checkpoint's; fp32 for projector)")
+    parser.add_argument("--projector-type", choices=("vitsplit", "mlp2x_gelu", "linear"), help="projector: override")
     parser.add_argument("--vitsplit-variant", choices=("official", "paper"), help="projector: override")
     parser.add_argument(
-        "--vitsplit-overrides",
-        type=json.loads,
-        help="projector: ViT-Split fields as JSON, e.g. '{\"num_task_layers\": 2}'",
+        "--vitsplit-overrides", type=json.loads, help='projector: ViT-Split fields as JSON, e.g. \'{"num_task_layers": 2}\''
     )
     parser.add_argument("--image-size", type=int, help="projector: square input size (default: the tower's)")
     parser.add_argument(
-        "--image-aspect-ratio",
-        choices=("pad", "square", "resize"),
-        help="image geometry of the written processor",
+        "--image-aspect-ratio", choices=("pad", "square", "resize"), help="image geometry of the written processor"
     )
     parser.set_defaults(func=run)
 

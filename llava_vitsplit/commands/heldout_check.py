@@ -14,18 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "scores are written to --output.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument(
-        "--model-path", required=True, help="a stage-2 output folder (or a merged LoRA model)"
-    )
-    parser.add_argument(
-        "--data", default="playground/data/scenes", help="the scenes folder (images + heldout.json)"
-    )
+    parser.add_argument("--model-path", required=True, help="a stage-2 output folder (or a merged LoRA model)")
+    parser.add_argument("--data", default="playground/data/scenes", help="the scenes folder (images + heldout.json)")
     parser.add_argument("--version", default="v1", help="conversation template the model was fine-tuned with")
     parser.add_argument("--batch-size", type=int, default=16, help="questions per generate call")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit")
-    parser.add_argument(
-        "--output", help="JSON file for predictions and scores (default: MODEL_PATH/heldout_results.json)"
-    )
+    parser.add_argument("--output", help="JSON file for predictions and scores (default: MODEL_PATH/heldout_results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -49,14 +43,8 @@ def run(args: argparse.Namespace) -> int:
     processor = LlavaViTSplitProcessor.from_pretrained(model_path)
     start = time.perf_counter()
     predictions = answer_questions(
-        model,
-        processor,
-        heldout,
-        data,
-        version=args.version,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        progress=not args.quiet,
+        model, processor, heldout, data, version=args.version, batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens, progress=not args.quiet,
     )
     seconds = time.perf_counter() - start
     report = score_predictions(heldout, predictions)

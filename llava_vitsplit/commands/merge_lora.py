@@ -23,8 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from llava_vitsplit.train.lora import merge_lora
 
-    folder = merge_lora(
-        args.lora_dir, args.output_dir, llm_path=args.model_base, vision_tower_path=args.vision_tower
-    )
+    folder = merge_lora(args.lora_dir, args.output_dir, llm_path=args.model_base, vision_tower_path=args.vision_tower)
     print(f"merged model written to {folder}")
     return 0
