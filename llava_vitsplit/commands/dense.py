@@ -113,6 +113,11 @@ def _register_train(actions) -> None:
         "--mixed-precision", choices=["no", "bf16", "fp16"], help="default: Accelerate's setting"
     )
     run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--position-interpolation",
+        choices=["transformers", "dinov2"],
+        help="DINOv2 position-embedding resize: transformers' (default) or the original DINOv2's (the authors')",
+    )
     run.add_argument("--seed", type=int)
     data = parser.add_argument_group("data")
     data.add_argument("--train-split", default="train")
@@ -152,6 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
             "weight_decay", "task_head_lr_mult", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
             "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
+            "position_interpolation",
         )
     }  # fmt: skip
     config = DenseTrainConfig.from_preset(
