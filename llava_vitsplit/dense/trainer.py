@@ -415,7 +415,7 @@ class DenseTrainer:
         self.part.eval()
         with accelerator.autocast():
             metrics = self.task.evaluate(
-                lambda pixel_values: {"task": self.runner(pixel_values)},
+                self.runner,
                 self.val_set,
                 self.config.inference,
                 device=accelerator.device,
@@ -425,6 +425,7 @@ class DenseTrainer:
                     lambda state: accelerator.reduce(state, "sum"),
                     accelerator.gather_for_metrics,
                 ),
+                output=self.runner.OUTPUT,
                 max_images=self.config.eval_max_images,
                 show_progress=accelerator.is_local_main_process,
             )
