@@ -71,6 +71,12 @@ def build_from_parts(
     tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
     tower.requires_grad_(False).eval()
     adapter = adapt_backbone(tower)
+    if image_size is not None and image_size < adapter.patch_size:
+        raise ValueError(
+            f"image_size {image_size} is smaller than one patch of the vision tower {vision_tower_path} "
+            f"({adapter.patch_size}x{adapter.patch_size} pixels): give at least {adapter.patch_size}, "
+            f"best a multiple of {adapter.patch_size}"
+        )
     llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
     grow_embeddings(llm, tokenizer)
 
