@@ -3,6 +3,8 @@ name a model's answers folder so that two models' folders cannot collide."""
 
 from __future__ import annotations
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("merge-answers", help="merge per-chunk answer JSONL files")
@@ -11,6 +13,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--question-file", help="order by this question file and require every question answered"
     )
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run)
     register_run_name(subparsers)
 
@@ -18,6 +21,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from llava_vitsplit.eval.answer_files import merge_answer_files
 
+    check_outputs(
+        {"--output-file": args.output_file}, [*args.chunk_files, args.question_file], overwrite=args.overwrite
+    )
     count = merge_answer_files(args.chunk_files, args.output_file, args.question_file)
     print(f"merged {count} answers from {len(args.chunk_files)} files into {args.output_file}")
     return 0

@@ -66,5 +66,5 @@ answer_in_chunks() {
     done
     if (( failed )); then exit 1; fi
     "$PYTHON" -m llava_vitsplit eval merge-answers "${chunk_files[@]}" \
-        --output-file "$answer_dir/merge.jsonl" ${order_file:+--question-file "$order_file"}
+        --output-file "$answer_dir/merge.jsonl" ${order_file:+--question-file "$order_file"} --overwrite
 }
