@@ -97,3 +97,17 @@ def test_heldout_check_refuses_to_replace_earlier_results(tmp_path):
     (model / "heldout_results.json").write_text("{}")
     with pytest.raises(FileExistsError, match="heldout_results.json already exists"):
         main(["heldout-check", "--model-path", str(model), "--data", str(tmp_path)])
+
+
+def test_merge_lora_refuses_a_folder_with_files_or_one_of_its_inputs(tmp_path):
+    lora, merged = tmp_path / "lora", tmp_path / "merged"
+    lora.mkdir()
+    merged.mkdir()
+    (merged / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="merged already holds files: pass --overwrite"):
+        main(["merge-lora", str(lora), str(merged)])
+    with pytest.raises(FileExistsError, match="overlaps an input"):
+        main(["merge-lora", str(lora), str(lora / "merged"), "--overwrite"])
+    with pytest.raises(FileNotFoundError, match="holds no adapter_config.json"):  # --overwrite goes on
+        main(["merge-lora", str(lora), str(merged), "--overwrite"])
+    assert (merged / "config.json").read_text() == "{}"

@@ -46,3 +46,18 @@ def check_outputs(
             raise IsADirectoryError(f"{flag} {path} is a folder; give a file name")
         if path.exists() and not overwrite:
             raise FileExistsError(f"{flag} {path} already exists: pass --overwrite to replace it, or choose another name")
+
+
+def check_output_folder(
+    flag: str, folder: str | os.PathLike, inputs: Iterable[str | os.PathLike | None] = (), *, overwrite: bool = False
+) -> None:
+    """Raise for an output folder that is (or holds, or lies in) one of `inputs`, or that already
+    holds files while `overwrite` is off."""
+    folder = Path(folder).resolve()
+    for source in (Path(path).resolve() for path in inputs if path is not None):
+        if folder == source or folder in source.parents or source in folder.parents:
+            raise FileExistsError(f"{flag} {folder} overlaps an input of this command ({source}); choose another folder")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{flag} {folder} is a file; give a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise FileExistsError(f"{flag} {folder} already holds files: pass --overwrite to write into it, or choose another folder")
