@@ -46,11 +46,15 @@ def _sample_file(digest, path: Path) -> None:
 
 
 def model_fingerprint(folder: str | os.PathLike) -> str:
-    """A sha256 (hex) over a model folder's config files and sampled weights (see the module doc)."""
+    """A sha256 (hex) over a model folder's config files and sampled weights (see the module doc);
+    `folder` may also be one weights file (a stage-1 projector)."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise FileNotFoundError(f"model folder not found: {folder}")
     digest = hashlib.sha256()
+    if folder.is_file():
+        _sample_file(digest, folder)
+        return digest.hexdigest()
     files = [folder / name for name in CONFIG_FILES if (folder / name).is_file()]
     files += sorted(path for path in folder.iterdir() if path.suffix in WEIGHT_SUFFIXES and path.is_file())
     if not files:

@@ -41,7 +41,7 @@ FIXED = frozenset({
     "lora_enable", "lora_r", "lora_alpha", "lora_dropout", "lora_bias", "bits", "freeze_mm_mlp_adapter",
     "model_max_length", "seed",
 })
-PATH_FIELDS = ("model_name_or_path", "vision_tower", "pretrain_mm_mlp_adapter", "data_path", "image_folder")
+PATH_FIELDS = ("model_name_or_path", "vision_tower", "pretrain_mm_mlp_adapter", "data_path", "image_folder", "deepspeed")
 
 
 def file_sha256(path: str | Path) -> str | None:
@@ -68,7 +68,7 @@ class RunArguments:
     ) -> RunArguments:
         values = {**asdict(model_args), **asdict(data_args), **training_args.to_dict()}
         for name in PATH_FIELDS:
-            if values.get(name):
+            if isinstance(values.get(name), (str, Path)) and values[name]:  # (--deepspeed may be a dict)
                 values[name] = str(Path(values[name]).resolve())
         values["data_sha256"] = file_sha256(data_args.data_path)
         values["world_size"] = training_args.world_size  # the global batch depends on it
