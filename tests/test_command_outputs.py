@@ -111,3 +111,23 @@ def test_merge_lora_refuses_a_folder_with_files_or_one_of_its_inputs(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no adapter_config.json"):  # --overwrite goes on
         main(["merge-lora", str(lora), str(merged), "--overwrite"])
     assert (merged / "config.json").read_text() == "{}"
+
+
+def test_export_data_refuses_to_replace_an_exported_benchmark(tmp_path):
+    from llava_vitsplit.eval.local_data import export_path
+
+    exported = export_path("pope", tmp_path)
+    exported.parent.mkdir(parents=True)
+    exported.write_bytes(b"earlier export")
+    with pytest.raises(FileExistsError, match=r"pope.*already exists: pass --overwrite"):
+        main(["eval", "export-data", "--benchmark", "pope", "--from", str(tmp_path / "hub"), "--out", str(tmp_path)])
+    assert exported.read_bytes() == b"earlier export"
+
+
+def test_eval_answer_never_appends_to_its_question_file(tmp_path):
+    questions, _ = _answers(tmp_path)
+    before = questions.read_bytes()
+    with pytest.raises(FileExistsError, match="--answers-file .*q.jsonl is also an input"):
+        main(["eval", "answer", "--model-path", str(tmp_path / "no-model"), "--question-file", str(questions),
+              "--answers-file", str(questions), "--device", "cpu"])
+    assert questions.read_bytes() == before

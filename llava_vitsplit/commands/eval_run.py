@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .outputs import check_outputs
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -52,6 +54,8 @@ def run(args) -> int:
         num_beams=args.num_beams,
     )
     torch_dtype = parse_dtype(args.dtype)
+    # The answers file is appended to (resumed), so it may exist; it must not be an input.
+    check_outputs({"--answers-file": args.answers_file}, [args.question_file], overwrite=True)
     generation = {**settings_record(settings), "conv_mode": args.conv_mode}
     writer = AnswerWriterIdentity.of(args.model_path, args.model_base, generation)
 
