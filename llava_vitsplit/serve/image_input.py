@@ -47,17 +47,28 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def read_image(source: str | os.PathLike | Image.Image, *, max_side: int = MAX_IMAGE_SIDE) -> UserImage:
-    """Open `source` (a path, an http(s) URL or a PIL image) as an upright RGB image."""
+def read_image(
+    source: str | os.PathLike | Image.Image, *, max_side: int = MAX_IMAGE_SIDE, max_pixels: int | None = None
+) -> UserImage:
+    """Open `source` (a path, an http(s) URL or a PIL image) as an upright RGB image.
+
+    `max_pixels` refuses larger images from their header, before any pixel is decoded."""
     if isinstance(source, Image.Image):
         return _prepare(source, "image", max_side)
     name = str(source)
     if is_url(name):
-        return _decode(io.BytesIO(_download(name)), name, max_side)
+        return read_image_bytes(_download(name), name, max_side=max_side, max_pixels=max_pixels)
     path = Path(name)
     if not path.is_file():
         raise ChatInputError(f"Image file not found: {name}")
-    return _decode(path, path.name, max_side)
+    return _decode(path, path.name, max_side, max_pixels)
+
+
+def read_image_bytes(
+    data: bytes, name: str, *, max_side: int = MAX_IMAGE_SIDE, max_pixels: int | None = None
+) -> UserImage:
+    """An encoded image held in memory (an upload, a `data:` URL), checked as `read_image` checks files."""
+    return _decode(io.BytesIO(data), name, max_side, max_pixels)
 
 
 def _download(url: str) -> bytes:
@@ -71,7 +82,7 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _decode(file, name: str, max_side: int) -> UserImage:
+def _decode(file, name: str, max_side: int, max_pixels: int | None = None) -> UserImage:
     try:
         with warnings.catch_warnings():
             # Pillow warns above ~89 megapixels and raises above twice that; the warning is moot
@@ -79,16 +90,28 @@ def _decode(file, name: str, max_side: int) -> UserImage:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(file) as image:
                 stored_size = image.size
+                _check_pixels(name, stored_size, max_pixels)
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale: huge photos never load at full size.
                 image.draft("RGB", (max_side, max_side))
                 image.load()
                 return _prepare(image, name, max_side, stored_size)
+    except ChatInputError:
+        raise
     except Image.DecompressionBombError as error:
         raise ChatInputError(f"{name} is too large to open safely ({error}).") from error
     except UnidentifiedImageError as error:  # its message holds the server's path: not for the user
         raise ChatInputError(f"{name} is not an image: {_IMAGE_FORMATS}") from error
     except (OSError, ValueError, SyntaxError) as error:
         raise ChatInputError(f"{name} could not be decoded ({error}): {_IMAGE_FORMATS}") from error
+
+
+def _check_pixels(name: str, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ChatInputError(
+            f"{name} is {width}x{height} = {width * height:,} pixels; at most {max_pixels:,} are accepted. "
+            "Send a smaller image (the model sees it at a few hundred pixels a side anyway)."
+        )
 
 
 def _prepare(image: Image.Image, name: str, max_side: int, stored_size: tuple[int, int] | None = None) -> UserImage:
