@@ -87,7 +87,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--image-file", required=True, help="image to talk about: a file or an http(s) URL")
+    parser.add_argument("--image-file", required=True, nargs="+",
+                        help="image(s) to talk about: files or http(s) URLs (several go with the first question)")
     add_generation_arguments(parser, "sampling")
 
 
