@@ -130,7 +130,8 @@ class ChatCompletions:
             config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             top_p = request.top_p if request.top_p is not None else (config.top_p or 1.0)
-            config.update(do_sample=True, temperature=temperature, top_p=top_p)
+            # OpenAI's sampling has no top-k; transformers would otherwise apply its default of 50.
+            config.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
         config.max_new_tokens = max_new_tokens
         return config
 
