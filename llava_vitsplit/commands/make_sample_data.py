@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
+    from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_sample_data
 
     config = SceneDataConfig(
         num_train=args.num_train, num_heldout=args.num_heldout, image_size=args.image_size, seed=args.seed

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-IMAGE_TOKEN = "<image>"
+from llava_vitsplit.constants import IMAGE_TOKEN
 
 USER = "user"
 ASSISTANT = "assistant"

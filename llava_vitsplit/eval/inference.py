@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from llava_vitsplit.data.conversation import IMAGE_TOKEN, get_template
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.model.inference import generate_answers
 
 DEFAULT_CONV_TEMPLATE = "vicuna_v1"  # LLaVA-1.5's eval scripts pass --conv-mode vicuna_v1

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from llava_vitsplit.constants import IMAGE_TOKEN
 from llava_vitsplit.data.conversation import (
     ASSISTANT,
-    IMAGE_TOKEN,
     USER,
     ConversationTemplate,
     Turn,

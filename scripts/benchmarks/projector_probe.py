@@ -23,9 +23,9 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from llava_vitsplit.data.scene_dataset import SCENES_FILE
 from llava_vitsplit.model.builder import load_model
 from llava_vitsplit.model.projector_io import PROJECTOR_WEIGHTS
+from llava_vitsplit.quickstart.scene_dataset import SCENES_FILE
 from llava_vitsplit.quickstart.weights import fetch_demo_weights
 from llava_vitsplit.split import frozen_hidden_states
 

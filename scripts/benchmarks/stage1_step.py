@@ -25,7 +25,7 @@ from tqdm import tqdm
 from llava_vitsplit.data.collator import LlavaDataCollator
 from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
-from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
+from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_sample_data
 from llava_vitsplit.quickstart.weights import fetch_demo_weights
 from llava_vitsplit.train.arguments import parse_arguments
 from llava_vitsplit.train.model_setup import build_model, configure_trainable

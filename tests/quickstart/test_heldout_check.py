@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from llava_vitsplit.cli import main
-from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
+from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_sample_data
 
 
 def test_heldout_check_answers_every_question_and_prints_the_table(tiny_parts, tmp_path, capsys):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from llava_vitsplit.cli import COMMAND_MODULES
 from llava_vitsplit.commands import make_sample_data as make_sample_data_command
-from llava_vitsplit.data.scene_dataset import (
+from llava_vitsplit.quickstart.scene_dataset import (
     DEFAULT_OUT_DIR,
     FORMAT_VERSION,
     MANIFEST_FILE,
@@ -27,8 +27,8 @@ from llava_vitsplit.data.scene_dataset import (
     load_heldout,
     make_sample_data,
 )
-from llava_vitsplit.data.scene_scoring import format_score_table, normalize_answer, score_predictions
-from llava_vitsplit.data.scenes import (
+from llava_vitsplit.quickstart.scene_scoring import format_score_table, normalize_answer, score_predictions
+from llava_vitsplit.quickstart.scenes import (
     COLOURS,
     POSITIONS,
     QUESTION_TYPES,
@@ -69,7 +69,7 @@ def test_two_runs_give_identical_files(tiny_data, tmp_path):
 
 def test_a_fresh_process_with_another_hash_seed_writes_the_same_bytes(tiny_data, tmp_path):
     code = (
-        "import sys; from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data; "
+        "import sys; from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_sample_data; "
         "print(make_sample_data(sys.argv[1], SceneDataConfig(24, 10, 56, 3), progress=False).content_sha256)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}

@@ -28,7 +28,8 @@ import numpy as np
 import PIL
 from tqdm import tqdm
 
-from llava_vitsplit.data.scenes import (
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.quickstart.scenes import (
     CAPTION_QUESTIONS,
     COLOURS,
     QUESTION_TYPES,
@@ -55,7 +56,6 @@ SCENES_FILE = "scenes.json"
 MANIFEST_FILE = "scenes_manifest.json"
 _DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)
 
-IMAGE_TOKEN = "<image>"
 # One question of every type plus one more about an object: six short-answer turns per image.
 _EXTRA_TURN_TYPES = ("colour", "shape", "position")
 # Stage 2 keeps some captions, so the model still describes an image after finetuning.
