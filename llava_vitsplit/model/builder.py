@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig
 
+from llava_vitsplit.constants import PROJECTOR_MODULE
+
 from .image_processing import output_size
 from .import_llava import LLAVA_MODEL_TYPES, import_llava
 from .import_projector import import_projector
@@ -157,7 +159,7 @@ def _quantization(load_8bit: bool, load_4bit: bool, dtype: torch.dtype):
     from transformers import BitsAndBytesConfig
 
     # The tower, projector and LM head stay in full precision, as LLaVA does.
-    skip = ["vision_tower", "multi_modal_projector", "lm_head"]
+    skip = ["vision_tower", PROJECTOR_MODULE, "lm_head"]
     if load_8bit:
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
     return BitsAndBytesConfig(

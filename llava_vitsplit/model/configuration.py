@@ -13,9 +13,10 @@ from typing import Literal
 from huggingface_hub.dataclasses import strict
 from transformers import LlavaConfig
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.split import ViTSplitConfig, get_preset
 
-ProjectorType = Literal["vitsplit", "mlp2x_gelu", "linear"]
+ProjectorType = Literal[PROJECTOR_TYPES]
 VitsplitVariant = Literal["official", "paper"]
 
 # transformers model_type of each vision tower family the split module adapts

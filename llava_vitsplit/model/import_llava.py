@@ -19,13 +19,15 @@ import torch
 from accelerate import init_empty_weights
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, GenerationConfig
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.split import adapt_backbone, load_backbone
+from llava_vitsplit.state_dicts import load_state_dict_strictly
 
-from .checkpoint_files import check_state_dict, read_state_dict
+from .checkpoint_files import read_state_dict
 from .configuration import LlavaViTSplitConfig, default_vitsplit_fields, vision_family
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
-from .projector_io import projector_state
+from .projector_io import KEY_PREFIX, projector_state
 from .tokenizer import grow_embeddings, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -52,11 +54,11 @@ def llava_projector_fields(llava_config: dict, vision_config, llm_width: int) ->
     if select not in ("patch", "cls_patch"):
         raise ValueError(f"mm_vision_select_feature={select!r} is not supported (LLaVA knows 'patch' and 'cls_patch')")
     fields = {"vision_feature_select_strategy": "default" if select == "patch" else "full"}
-    if kind in ("mlp2x_gelu", "linear"):
+    if kind in PROJECTOR_TYPES and kind != "vitsplit":
         layer = llava_config.get("mm_vision_select_layer", -2)
         return {**fields, "projector_type": kind, "vision_feature_layer": layer}
     if kind.lower() != "vitsplit":
-        raise ValueError(f"mm_projector_type={kind!r} is not supported; supported: 'mlp2x_gelu', 'linear', 'vitsplit'")
+        raise ValueError(f"mm_projector_type={kind!r} is not supported; supported: {', '.join(PROJECTOR_TYPES)}")
     task_layers = llava_config.get("mm_tuned_layers_num", 1)
     prior_hidden_states = llava_config.get("mm_frozen_select_layer", [-2])
     if not task_layers or not prior_hidden_states:
@@ -134,10 +136,8 @@ def import_llava(
         logger.info("%s holds no vision tower weights: reading them from %s", folder, tower_folder)
         tower_state = load_backbone(tower_folder).state_dict()
         state.update({"model.vision_tower." + key: tensor for key, tensor in tower_state.items()})
-    expected = {key: tensor.shape for key, tensor in model.state_dict().items()}
     tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
-    check_state_dict(expected, state, source=f"LLaVA checkpoint {folder}", ignore=tied)
-    model.load_state_dict(state, strict=not tied, assign=True)
+    load_state_dict_strictly(model, state, source=f"LLaVA checkpoint {folder}", ignore=tied, assign=True)
     model.tie_weights()
     model.to(dtype)
     model.config.dtype = dtype
@@ -164,7 +164,7 @@ def _our_keys(checkpoint: dict[str, torch.Tensor], projector_type: str) -> dict[
     """LLaVA's key layout -> ours (tower, projector, LLM body, LM head)."""
     projector = {key: tensor for key, tensor in checkpoint.items() if "mm_projector." in key}
     state = {
-        "model.multi_modal_projector." + key: tensor for key, tensor in projector_state(projector, projector_type).items()
+        KEY_PREFIX + key: tensor for key, tensor in projector_state(projector, projector_type).items()
     }
     for key, tensor in checkpoint.items():
         if key in projector:

@@ -26,6 +26,7 @@ from transformers.models.llava.modeling_llava import (
 )
 
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
+from llava_vitsplit.state_dicts import raise_if_unfit, shape_mismatch
 
 from .configuration import LlavaViTSplitConfig
 from .projectors import build_projector
@@ -140,19 +141,16 @@ class LlavaViTSplitForConditionalGeneration(LlavaViTSplitPreTrainedModel, LlavaF
         wants_info = kwargs.pop("output_loading_info", False)
         kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below, with both shapes
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        # transformers' own loading report, raised as one error
         problems = {
             "missing": sorted(info.get("missing_keys") or ()),
             "unexpected": sorted(info.get("unexpected_keys") or ()),
             "shape mismatch": [
-                f"{key}: checkpoint {tuple(found)} vs model {tuple(wanted)}"
-                for key, found, wanted in sorted(info.get("mismatched_keys") or ())
+                shape_mismatch(key, found, wanted) for key, found, wanted in sorted(info.get("mismatched_keys") or ())
             ],
             "errors": list(info.get("error_msgs") or ()),
         }
-        problems = {kind: items for kind, items in problems.items() if items}
-        if problems:
-            details = "; ".join(f"{kind}: {', '.join(items[:12])}" for kind, items in problems.items())
-            raise ValueError(f"checkpoint {pretrained_model_name_or_path} does not fit {cls.__name__}: {details}")
+        raise_if_unfit(f"checkpoint {pretrained_model_name_or_path}", cls.__name__, problems)
         return (model, info) if wants_info else model
 
     @classmethod

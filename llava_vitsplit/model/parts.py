@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.split import adapt_backbone, load_backbone
 
 from .configuration import (
@@ -44,7 +45,7 @@ def build_from_parts(
 ):
     """``(model, processor)``: the LLM and the tower with their pretrained weights, a new projector.
 
-    * ``projector_type``: ``"vitsplit"``, ``"mlp2x_gelu"`` or ``"linear"``.
+    * ``projector_type``: one of ``llava_vitsplit.constants.PROJECTOR_TYPES``.
     * ``vitsplit_preset``: ``"llava"`` (the paper's variant, default) or ``"llava-official"`` (the
       authors' release), or the variant names ``"paper"``/``"official"``; ``vitsplit_overrides``
       sets any ``ViTSplitConfig`` field (K_t, K_p, b, split point, ...) on top of it.
@@ -134,8 +135,8 @@ def build_from_parts(
 
 
 def _variant(projector_type: str, preset: str | None, overrides: dict | None) -> str | None:
-    if projector_type not in ("vitsplit", "mlp2x_gelu", "linear"):
-        raise ValueError(f"unknown projector_type {projector_type!r}; choose 'vitsplit', 'mlp2x_gelu' or 'linear'")
+    if projector_type not in PROJECTOR_TYPES:
+        raise ValueError(f"unknown projector_type {projector_type!r}; choose one of {', '.join(PROJECTOR_TYPES)}")
     if projector_type != "vitsplit":
         if preset is not None or overrides:
             raise ValueError(f"vitsplit_preset/vitsplit_overrides only apply to projector_type='vitsplit', not {projector_type!r}")

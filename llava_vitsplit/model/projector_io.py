@@ -16,12 +16,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint_files import check_state_dict, read_tensor_file
+from llava_vitsplit.constants import PROJECTOR_MODULE
+from llava_vitsplit.state_dicts import load_state_dict_strictly
+
+from .checkpoint_files import read_tensor_file
 
 PROJECTOR_WEIGHTS = "mm_projector.safetensors"
 PROJECTOR_CONFIG = "projector_config.json"
 LLAVA_PROJECTOR_WEIGHTS = "mm_projector.bin"
-KEY_PREFIX = "model.multi_modal_projector."
+KEY_PREFIX = f"model.{PROJECTOR_MODULE}."
 
 # LLaVA-side module names -> ours, per projector type.
 _RENAMES = {
@@ -61,12 +64,12 @@ def save_projector_state(model, state_dict: dict[str, torch.Tensor], folder: str
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {
-        KEY_PREFIX + key.split("multi_modal_projector.", 1)[1]: tensor.detach().contiguous().cpu()
+        KEY_PREFIX + key.split(f"{PROJECTOR_MODULE}.", 1)[1]: tensor.detach().contiguous().cpu()
         for key, tensor in state_dict.items()
-        if "multi_modal_projector." in key
+        if f"{PROJECTOR_MODULE}." in key
     }
     if not state:
-        raise ValueError("the state dict holds no multi_modal_projector.* tensors")
+        raise ValueError(f"the state dict holds no {PROJECTOR_MODULE}.* tensors")
     save_file(state, folder / PROJECTOR_WEIGHTS, metadata={"format": "pt"})
     (folder / PROJECTOR_CONFIG).write_text(json.dumps(projector_settings(model.config), indent=2) + "\n")
     return folder / PROJECTOR_WEIGHTS
@@ -99,7 +102,7 @@ def projector_state(raw: dict[str, torch.Tensor], projector_type: str) -> dict[s
     """Keys relative to the projector module, whichever layout ``raw`` was saved in."""
     state = {}
     for key, tensor in raw.items():
-        local = re.split(r"(?:^|\.)(?:mm_projector|multi_modal_projector)\.", key)[-1]
+        local = re.split(rf"(?:^|\.)(?:mm_projector|{PROJECTOR_MODULE})\.", key)[-1]
         for pattern, replacement in _RENAMES[projector_type]:
             local = re.sub(pattern, replacement, local)
         state[local] = tensor
@@ -119,7 +122,6 @@ def load_projector(model, path: str | os.PathLike) -> None:
         raise ValueError(f"{path} holds a {recorded!r} projector but the model's projector_type is {projector_type!r}")
     projector = model.model.multi_modal_projector
     state = projector_state(read_tensor_file(path), projector_type)
-    expected = {key: tensor.shape for key, tensor in projector.state_dict().items()}
-    check_state_dict(expected, state, source=f"projector file {path}")
     reference = next(projector.parameters())
-    projector.load_state_dict({k: v.to(reference.device, reference.dtype) for k, v in state.items()}, strict=True)
+    state = {key: tensor.to(reference.device, reference.dtype) for key, tensor in state.items()}
+    load_state_dict_strictly(projector, state, source=f"projector file {path}")

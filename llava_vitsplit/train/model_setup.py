@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llava_vitsplit.constants import PROJECTOR_MODULE
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, projector_io
 
 from .arguments import ModelArguments, TrainingArguments
 
 BUILD_SPEC_FILE = "llava_vitsplit_build.json"
-PROJECTOR_MODULE = "multi_modal_projector"
 
 
 @dataclass(frozen=True)
