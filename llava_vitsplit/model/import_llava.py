@@ -20,11 +20,11 @@ from accelerate import init_empty_weights
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, GenerationConfig
 
 from llava_vitsplit.constants import PROJECTOR_TYPES
-from llava_vitsplit.split import adapt_backbone, load_backbone
+from llava_vitsplit.split import adapt_backbone, load_backbone, vision_family
 from llava_vitsplit.state_dicts import load_state_dict_strictly
 
 from .checkpoint_files import read_state_dict
-from .configuration import LlavaViTSplitConfig, default_vitsplit_fields, vision_family
+from .configuration import LlavaViTSplitConfig, default_vitsplit_fields
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
 from .projector_io import KEY_PREFIX, projector_state

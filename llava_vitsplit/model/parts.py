@@ -10,14 +10,13 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer
 
 from llava_vitsplit.constants import PROJECTOR_TYPES
-from llava_vitsplit.split import adapt_backbone, load_backbone
+from llava_vitsplit.split import adapt_backbone, load_backbone, vision_family
 
 from .configuration import (
     PRESET_VARIANTS,
     VARIANT_PRESETS,
     LlavaViTSplitConfig,
     default_vitsplit_fields,
-    vision_family,
 )
 from .image_processing import output_size, with_image_size
 from .processing import LlavaViTSplitProcessor
