@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     for r in table:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-    print("\nwhere the numbers come from ("source" in --json):")
+    print("\nwhere the numbers come from ('source' in --json):")
     for row in rows:
         print(f"  {row['name']}: {row['source']}")
     for row in rows:
