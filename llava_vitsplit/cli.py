@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.dense",
     "llava_vitsplit.commands.merge_lora",
     "llava_vitsplit.commands.heldout_check",
+    "llava_vitsplit.commands.train",
 )
 
 
@@ -37,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passes_arguments_through", False):
+        args.passed_through = rest  # `train`: its own parser reads them
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return int(args.func(args) or 0)
 
 
