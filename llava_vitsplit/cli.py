@@ -13,9 +13,9 @@ import sys
 COMMAND_MODULES = (
     "llava_vitsplit.commands.presets",
     "llava_vitsplit.commands.params",
-    "llava_vitsplit.commands.make_sample_data",
+    "llava_vitsplit.commands.make_scenes",
     "llava_vitsplit.commands.eval",
-    "llava_vitsplit.commands.fetch_demo_weights",
+    "llava_vitsplit.commands.fetch_quickstart_weights",
     "llava_vitsplit.commands.demo",
     "llava_vitsplit.commands.chat",
     "llava_vitsplit.commands.convert",

@@ -9,7 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "heldout-check",
         help="score a trained model on the held-out scene questions (accuracy per type vs chance)",
-        description="Answer every question of heldout.json (made by make-sample-data) with greedy decoding "
+        description="Answer every question of heldout.json (made by make-scenes) with greedy decoding "
         "and print the accuracy per question type next to chance and the majority answer. Predictions and "
         "scores are written to --output.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo_weights():
-    from llava_vitsplit.quickstart.weights import fetch_demo_weights
+    from llava_vitsplit.quickstart.weights import fetch_quickstart_weights
 
-    return fetch_demo_weights()
+    return fetch_quickstart_weights()
 
 
 @pytest.fixture(scope="module")
