@@ -60,10 +60,11 @@ def _register_answer(subparsers) -> None:
 
 
 def run_answer(args) -> int:
-    from llava_vitsplit.eval.inference import GenerationSettings, VisualQuestionAnswerer, parse_dtype
+    from llava_vitsplit.eval.inference import VisualQuestionAnswerer, parse_dtype
     from llava_vitsplit.eval.model_vqa import answer_question_file
+    from llava_vitsplit.model.generation import decoding_config
 
-    settings = GenerationSettings(
+    settings = decoding_config(
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_p=args.top_p,

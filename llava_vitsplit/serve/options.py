@@ -12,7 +12,10 @@ from pathlib import Path
 
 from llava_vitsplit.data.conversation import TEMPLATES
 
-from .generation_settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+# LLaVA's demo defaults for a chat reply (`generation_settings.chat_generation_config`).
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TOP_P = 0.7
+DEFAULT_MAX_NEW_TOKENS = 512
 
 # Where `scripts/finetune.sh` (the CPU quick start) writes its stage-2 model, under the same
 # QUICKSTART_CHECKPOINTS folder; DEMO_CHECKPOINTS and demo-finetune are the names before the rename.
