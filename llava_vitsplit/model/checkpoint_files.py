@@ -62,3 +62,16 @@ def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     for path in checkpoint_files(folder):
         state.update(read_tensor_file(path))
     return state
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when there is no such file; a bad file names itself."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data

@@ -10,7 +10,6 @@ gets ``<image>`` as a special token (LLaVA splices images in at a sentinel id in
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,7 +22,8 @@ from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.split import adapt_backbone, load_backbone, vision_family
 from llava_vitsplit.state_dicts import load_state_dict_strictly
 
-from .checkpoint_files import read_state_dict
+from .checkpoint_files import read_json, read_state_dict
+from .checkpoint_format import LLAVA_MODEL_TYPES
 from .configuration import LlavaViTSplitConfig, default_vitsplit_fields
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
@@ -32,7 +32,6 @@ from .tokenizer import grow_embeddings, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
-LLAVA_MODEL_TYPES = {"llava_llama": "llama", "llava_mistral": "mistral"}
 # LLaVA's additions to the LLM config (besides every mm_* field), dropped from the text config.
 _LLAVA_ONLY_FIELDS = {
     "architectures", "model_type", "_name_or_path", "transformers_version", "image_aspect_ratio",
@@ -40,11 +39,6 @@ _LLAVA_ONLY_FIELDS = {
     "freeze_mm_mlp_adapter", "use_mm_proj", "unfreeze_mm_vision_tower", "mm_patch_merge_type", "torch_dtype",
 }  # fmt: skip
 _TOWER_PREFIX = "model.vision_tower.vision_tower."
-
-
-def is_llava_checkpoint(folder: str | os.PathLike) -> bool:
-    config = Path(folder) / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") in LLAVA_MODEL_TYPES
 
 
 def llava_projector_fields(llava_config: dict, vision_config, llm_width: int) -> dict:
@@ -97,11 +91,17 @@ def resolve_vision_tower(llava_config: dict, vision_tower: str | os.PathLike | N
 
 
 def import_llava(
-    folder: str | os.PathLike, *, vision_tower: str | os.PathLike | None = None, dtype: torch.dtype | None = None
+    folder: str | os.PathLike,
+    *,
+    vision_tower: str | os.PathLike | None = None,
+    dtype: torch.dtype | None = None,
+    llava_config: dict | None = None,
 ) -> tuple[LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor]:
-    """``(model, processor)`` from an original LLaVA checkpoint folder; every tensor is checked."""
+    """``(model, processor)`` from an original LLaVA checkpoint folder; every tensor is checked.
+    ``llava_config`` is its ``config.json`` when the caller has read it already."""
     folder = Path(folder)
-    llava_config = json.loads((folder / "config.json").read_text())
+    if llava_config is None:
+        llava_config = read_json(folder / "config.json") or {}
     llm_type = LLAVA_MODEL_TYPES.get(llava_config.get("model_type"))
     if llm_type is None:
         raise ValueError(f"{folder}: model_type {llava_config.get('model_type')!r} is not an original LLaVA checkpoint")

@@ -66,36 +66,14 @@ def build_from_parts(
 
     tokenizer = AutoTokenizer.from_pretrained(llm_path)
     image_token_id = prepare_tokenizer(tokenizer)
-    image_processor = _image_processor(vision_tower_path, image_size)
-
     tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
     tower.requires_grad_(False).eval()
     adapter = adapt_backbone(tower)
     llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
     grow_embeddings(llm, tokenizer)
-
-    processor = LlavaViTSplitProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=adapter.patch_size,
-        vision_feature_select_strategy=vision_feature_select_strategy,
-        num_additional_image_tokens=adapter.num_prefix_tokens,
-        image_aspect_ratio=image_aspect_ratio,
-        chat_template=tokenizer.chat_template,
+    processor = _processor(
+        tokenizer, vision_tower_path, adapter, image_size, vision_feature_select_strategy, image_aspect_ratio
     )
-    family_fields = {}
-    if projector_type == "vitsplit":
-        family_fields = dict(
-            vitsplit_variant=variant,
-            vitsplit=default_vitsplit_fields(
-                variant,
-                num_layers=adapter.num_layers,
-                hidden_size=adapter.hidden_size,
-                llm_width=llm.config.hidden_size,
-                family=vision_family(tower.config),
-                **(vitsplit_overrides or {}),
-            ),
-        )
     config = LlavaViTSplitConfig(
         vision_config=tower.config,
         text_config=llm.config,
@@ -106,11 +84,50 @@ def build_from_parts(
         vision_feature_select_strategy=vision_feature_select_strategy,
         mm_vision_tower=str(vision_tower_path.resolve()),
         tie_word_embeddings=llm.config.tie_word_embeddings,
-        **family_fields,
+        **_projector_fields(projector_type, variant, vitsplit_overrides, adapter, llm.config),
     )
     config.dtype = dtype
+    model = _assemble(model_class, config, tower, adapter, llm, tokenizer.pad_token_id, attention, dtype)
+    logger.info(
+        "built %s: %s + %s, projector %s (%.2fM parameters)",
+        model_class.__name__,
+        vision_tower_path.name,
+        llm_path.name,
+        projector_type if projector_type != "vitsplit" else f"vitsplit/{variant}",
+        sum(p.numel() for p in model.model.multi_modal_projector.parameters()) / 1e6,
+    )
+    return model, processor
 
-    # Build the skeleton without allocating it, then put the loaded parts in place.
+
+def _processor(tokenizer, vision_tower_path: Path, adapter, image_size, select_strategy: str, aspect_ratio: str):
+    return LlavaViTSplitProcessor(
+        image_processor=_image_processor(vision_tower_path, image_size),
+        tokenizer=tokenizer,
+        patch_size=adapter.patch_size,
+        vision_feature_select_strategy=select_strategy,
+        num_additional_image_tokens=adapter.num_prefix_tokens,
+        image_aspect_ratio=aspect_ratio,
+        chat_template=tokenizer.chat_template,
+    )
+
+
+def _projector_fields(projector_type: str, variant: str | None, overrides: dict | None, adapter, llm_config) -> dict:
+    """The config fields of a ViT-Split projector: the LLaVA preset of ``variant`` moved onto this tower."""
+    if projector_type != "vitsplit":
+        return {}
+    vitsplit = default_vitsplit_fields(
+        variant,
+        num_layers=adapter.num_layers,
+        hidden_size=adapter.hidden_size,
+        llm_width=llm_config.hidden_size,
+        family=vision_family(adapter.model.config),
+        **(overrides or {}),
+    )
+    return {"vitsplit_variant": variant, "vitsplit": vitsplit}
+
+
+def _assemble(model_class, config, tower, adapter, llm, pad_token_id: int, attention: str, dtype: torch.dtype):
+    """Build the skeleton without allocating it, then put the loaded parts and a new projector in place."""
     with torch.device("meta"):
         model = model_class(config)
     inner = model.model
@@ -120,17 +137,9 @@ def build_from_parts(
     model.lm_head = llm.lm_head
     inner.multi_modal_projector = build_projector(config, adapter).to(dtype)
     model.generation_config = llm.generation_config
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = pad_token_id
     model.config._attn_implementation = attention
-    logger.info(
-        "built %s: %s + %s, projector %s (%.2fM parameters)",
-        model_class.__name__,
-        vision_tower_path.name,
-        llm_path.name,
-        projector_type if projector_type != "vitsplit" else f"vitsplit/{variant}",
-        sum(p.numel() for p in inner.multi_modal_projector.parameters()) / 1e6,
-    )
-    return model, processor
+    return model
 
 
 def _variant(projector_type: str, preset: str | None, overrides: dict | None) -> str | None:

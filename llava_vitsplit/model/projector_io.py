@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,7 +20,7 @@ from safetensors.torch import save_file
 from llava_vitsplit.constants import PROJECTOR_MODULE
 from llava_vitsplit.state_dicts import load_state_dict_strictly
 
-from .checkpoint_files import read_tensor_file
+from .checkpoint_files import read_json, read_tensor_file
 
 PROJECTOR_WEIGHTS = "mm_projector.safetensors"
 PROJECTOR_CONFIG = "projector_config.json"
@@ -88,14 +89,35 @@ def projector_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def saved_projector_type(path: Path) -> str | None:
-    """The projector type recorded beside a projector file (ours or LLaVA's ``config.json``), if any."""
-    ours, llava = path.parent / PROJECTOR_CONFIG, path.parent / "config.json"
-    if ours.is_file():
-        return json.loads(ours.read_text())["projector_type"]
-    if llava.is_file():
-        return json.loads(llava.read_text()).get("mm_projector_type")
-    return None
+@dataclass(frozen=True)
+class ProjectorSidecar:
+    """What was saved beside a projector file, read once: our ``projector_config.json`` (``ours``), or
+    LLaVA's / the authors' run ``config.json`` (``mm_*`` fields), or nothing (both ``None``/empty)."""
+
+    ours: dict | None = None
+    llava: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> ProjectorSidecar:
+        ours = read_json(path.parent / PROJECTOR_CONFIG)
+        if ours is not None:
+            return cls(ours=ours)
+        return cls(llava=read_json(path.parent / "config.json") or {})
+
+    @property
+    def projector_type(self) -> str | None:
+        """The projector type recorded, if any (``mm_projector_type`` in LLaVA's naming)."""
+        return self.ours["projector_type"] if self.ours is not None else self.llava.get("mm_projector_type")
+
+    @property
+    def vision_tower(self) -> str | None:
+        """The vision-tower folder recorded with the projector, if any."""
+        return (self.ours if self.ours is not None else self.llava).get("mm_vision_tower")
+
+    def check_type(self, path: Path, projector_type: str) -> None:
+        recorded = self.projector_type
+        if recorded is not None and recorded != projector_type:
+            raise ValueError(f"{path} holds a {recorded!r} projector but the model's projector_type is {projector_type!r}")
 
 
 def projector_state(raw: dict[str, torch.Tensor], projector_type: str) -> dict[str, torch.Tensor]:
@@ -109,17 +131,15 @@ def projector_state(raw: dict[str, torch.Tensor], projector_type: str) -> dict[s
     return state
 
 
-def load_projector(model, path: str | os.PathLike) -> None:
+def load_projector(model, path: str | os.PathLike, sidecar: ProjectorSidecar | None = None) -> None:
     """Load projector weights (ours or LLaVA's / the authors' ``mm_projector.bin``) into ``model``.
 
-    A type recorded beside the file must match the model's; missing, unexpected or mis-shaped
-    tensors are named with both shapes. Pickles are read with ``weights_only=True``.
+    A type recorded beside the file (``sidecar``, read here when not given) must match the model's; missing, unexpected or mis-shaped tensors are named with both
+    shapes. Pickles are read with ``weights_only=True``.
     """
     path = projector_file(path)
     projector_type = model.config.projector_type
-    recorded = saved_projector_type(path)
-    if recorded is not None and recorded != projector_type:
-        raise ValueError(f"{path} holds a {recorded!r} projector but the model's projector_type is {projector_type!r}")
+    (sidecar or ProjectorSidecar.read(path)).check_type(path, projector_type)
     projector = model.model.multi_modal_projector
     state = projector_state(read_tensor_file(path), projector_type)
     reference = next(projector.parameters())
