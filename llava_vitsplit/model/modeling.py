@@ -25,6 +25,7 @@ from transformers.models.llava.modeling_llava import (
     LlavaPreTrainedModel,
 )
 
+from llava_vitsplit.constants import IMAGE_TOKEN
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
 from llava_vitsplit.state_dicts import raise_if_unfit, shape_mismatch
 
@@ -113,7 +114,7 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
             if count:
                 raise ValueError(
                     f"input_ids hold {count} image tokens (id {self.config.image_token_id}) but no pixel_values "
-                    "were given; pass the images or drop the <image> placeholders"
+                    f"were given; pass the images or drop the {IMAGE_TOKEN} placeholders"
                 )
         return super().forward(
             input_ids=input_ids, pixel_values=pixel_values, cache=cache, mm_encoder_outputs=mm_encoder_outputs, **kwargs
