@@ -129,7 +129,8 @@ def _check_request(checkpoint: Checkpoint, model_base, options: _LoadOptions) ->
 
 def _read_full_folder(checkpoint: Checkpoint, model_base, options: _LoadOptions):
     """Ours or llava-hf: transformers' own loading (strict, see ``from_pretrained``)."""
-    loading = dict(dtype=options.dtype, attn_implementation=options.attention)
+    config = LlavaViTSplitConfig.from_dict(LlavaViTSplitConfig.ours_from_saved(checkpoint.config))  # read once
+    loading = dict(config=config, dtype=options.dtype, attn_implementation=options.attention)
     if options.quantization is not None:
         loading["quantization_config"] = options.quantization
     if options.device_map is not None:
@@ -200,7 +201,7 @@ def _model_from_llm_base(checkpoint: Checkpoint, llm: Path, options: _LoadOption
         raise FileNotFoundError(
             f"{checkpoint.folder}: a LoRA checkpoint over a plain LLM ({llm}) needs the model's config.json beside the adapter"
         )
-    config = LlavaViTSplitConfig.from_dict(checkpoint.config)
+    config = LlavaViTSplitConfig.from_dict(LlavaViTSplitConfig.ours_from_saved(checkpoint.config))
     processor = LlavaViTSplitProcessor.from_pretrained(checkpoint.folder)
     kwargs = dict(
         vision_feature_layer=config.vision_feature_layer,

@@ -91,12 +91,16 @@ class LlavaViTSplitConfig(LlavaConfig):
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-        # A llava-hf config is this config with an MLP projector.
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        return cls.ours_from_saved(config_dict), kwargs
+
+    @classmethod
+    def ours_from_saved(cls, config_dict: dict) -> dict:
+        """A saved ``config.json`` (ours or llava-hf's) as ours: a llava-hf config is this config with an MLP projector."""
         if config_dict.get("model_type") == "llava":
             config_dict = {**config_dict, "model_type": cls.model_type}
             config_dict.setdefault("projector_type", "mlp2x_gelu")
-        return config_dict, kwargs
+        return config_dict
 
 
 def default_vitsplit_fields(
