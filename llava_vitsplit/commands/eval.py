@@ -2,6 +2,7 @@
 
 * `eval answer`: run a model over a question file (LLaVA's model_vqa_loader / model_vqa_mmbench);
 * `eval merge-answers`: join the per-chunk answer files of a sharded run into one;
+* `eval run-name`: name a model's answers folder so that two models' folders cannot collide;
 * `eval score-pope|score-vqav2|score-mmbench`: score LLaVA-format answer files (LLaVA's eval scripts,
   as subcommands) and write the VQAv2/MMBench submission files;
 * `eval export-data`: copy a benchmark from the Hub (or a local snapshot) into the local parquet
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,6 +24,7 @@ def register(subparsers) -> None:
     eval_subparsers = parser.add_subparsers(dest="eval_command", metavar="EVAL_COMMAND", required=True)
     _register_scoring(eval_subparsers)
     _register_merge_answers(eval_subparsers)
+    _register_run_name(eval_subparsers)
     _register_answer(eval_subparsers)
     _register_export_data(eval_subparsers)
 
@@ -30,7 +34,8 @@ def _register_answer(subparsers) -> None:
         "answer",
         help="answer a question file (LLaVA JSONL, or MMBench .tsv/.parquet) into an answers JSONL",
         description="Batched, shardable (--num-chunks/--chunk-idx) and resumable: rerunning with the same "
-        "--answers-file skips the questions already answered.",
+        "--answers-file skips the questions already answered. Each answer records the model's fingerprint and the "
+        "generation settings; resuming a file written by another model or with other settings is refused.",
     )
     parser.add_argument("--model-path", required=True, help="checkpoint folder")
     parser.add_argument("--model-base", help="base model for LoRA or projector-only checkpoints")
@@ -62,6 +67,7 @@ def _register_answer(subparsers) -> None:
 def run_answer(args) -> int:
     from llava_vitsplit.eval.inference import VisualQuestionAnswerer, parse_dtype
     from llava_vitsplit.eval.model_vqa import answer_question_file
+    from llava_vitsplit.eval.provenance import AnswerWriterIdentity, settings_record
     from llava_vitsplit.model.generation import decoding_config
 
     settings = decoding_config(
@@ -71,6 +77,10 @@ def run_answer(args) -> int:
         num_beams=args.num_beams,
     )
     torch_dtype = parse_dtype(args.dtype)
+    # The answers file is appended to (resumed), so it may exist; it must not be an input.
+    check_outputs({"--answers-file": args.answers_file}, [args.question_file], overwrite=True)
+    generation = {**settings_record(settings), "conv_mode": args.conv_mode}
+    writer = AnswerWriterIdentity.of(args.model_path, args.model_base, generation)
 
     def load_answerer():
         return VisualQuestionAnswerer.from_pretrained(
@@ -91,6 +101,7 @@ def run_answer(args) -> int:
         batch_size=args.batch_size,
         settings=settings,
         model_id=args.model_id or Path(args.model_path).resolve().name,
+        writer=writer.to_record(),
     )
     print(f"wrote {written} answers to {args.answers_file}")
     return 0
@@ -103,14 +114,37 @@ def _register_merge_answers(subparsers) -> None:
     parser.add_argument(
         "--question-file", help="order by this question file and require every question answered"
     )
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run_merge_answers)
 
 
 def run_merge_answers(args) -> int:
     from llava_vitsplit.eval.answer_files import merge_answer_files
 
+    check_outputs(
+        {"--output-file": args.output_file}, [*args.chunk_files, args.question_file], overwrite=args.overwrite
+    )
     count = merge_answer_files(args.chunk_files, args.output_file, args.question_file)
     print(f"merged {count} answers from {len(args.chunk_files)} files into {args.output_file}")
+    return 0
+
+
+def _register_run_name(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run-name",
+        help="print a name for a model's answers folder: the folder's name and its fingerprint",
+        description="Two checkpoints called final/ or checkpoint-1000/ get different names; the same model "
+        "(even copied elsewhere) keeps its name, so a rerun resumes its own answers.",
+    )
+    parser.add_argument("--model-path", required=True, help="checkpoint folder")
+    parser.add_argument("--model-base", help="base model for LoRA or projector-only checkpoints")
+    parser.set_defaults(func=run_name)
+
+
+def run_name(args) -> int:
+    from llava_vitsplit.eval.provenance import answers_folder_name
+
+    print(answers_folder_name(args.model_path, args.model_base))
     return 0
 
 
@@ -123,6 +157,7 @@ def _register_scoring(subparsers) -> None:
     pope.add_argument("--result-file", required=True, help="answers JSONL")
     pope.add_argument("--allow-missing", action="store_true", help="score the answered questions only")
     pope.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(pope)
     pope.set_defaults(func=run_pope)
 
     vqav2 = subparsers.add_parser("score-vqav2", help="VQAv2 submission JSON, and accuracy given annotations")
@@ -140,6 +175,7 @@ def _register_scoring(subparsers) -> None:
         "--annotation-file", help="official annotation JSON or Hub-format parquet: report accuracy"
     )
     vqav2.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(vqav2)
     vqav2.set_defaults(func=run_vqav2)
 
     mmbench = subparsers.add_parser(
@@ -152,7 +188,13 @@ def _register_scoring(subparsers) -> None:
         "--allow-missing", action="store_true", help="leave unanswered questions blank / unscored"
     )
     mmbench.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(mmbench)
     mmbench.set_defaults(func=run_mmbench)
+
+
+def _check_outputs(args, *inputs) -> None:
+    outputs = {"--metrics-file": args.metrics_file, "--output-file": getattr(args, "output_file", None)}
+    check_outputs(outputs, [args.result_file, *inputs], overwrite=args.overwrite)
 
 
 def _report(metrics: dict, metrics_file: str | None) -> None:
@@ -167,6 +209,7 @@ def run_pope(args) -> int:
     from llava_vitsplit.eval.answer_files import answer_texts, read_questions
     from llava_vitsplit.eval.pope import read_pope_annotations, score_pope
 
+    _check_outputs(args, args.question_file)
     questions = read_questions(
         args.question_file, required_fields=("question_id", "image", "text", "category")
     )
@@ -186,6 +229,7 @@ def run_vqav2(args) -> int:
 
     if not args.output_file and not args.annotation_file:
         raise SystemExit("score-vqav2: give --output-file (submission) and/or --annotation-file (accuracy)")
+    _check_outputs(args, args.question_file, args.annotation_file)
     answers = answer_texts(args.result_file)
     metrics = {}
     if args.output_file:
@@ -210,6 +254,7 @@ def run_mmbench(args) -> int:
     from llava_vitsplit.eval.answer_files import answer_texts
     from llava_vitsplit.eval.mmbench import read_mmbench_table, score_mmbench, write_mmbench_submission
 
+    _check_outputs(args, args.question_file)
     table = read_mmbench_table(args.question_file)
     answers = {int(index): text for index, text in answer_texts(args.result_file).items()}
     metrics = {}
@@ -241,12 +286,14 @@ def _register_export_data(subparsers) -> None:
     parser.add_argument(
         "--split", help="split to copy, if not the Hub's (pope: test, vqav2: validation, mmbench: dev)"
     )
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run_export_data)
 
 
 def run_export_data(args) -> int:
-    from llava_vitsplit.eval.local_data import export_benchmark
+    from llava_vitsplit.eval.local_data import export_benchmark, export_path
 
+    check_outputs({"--out": export_path(args.benchmark, args.out)}, [args.source], overwrite=args.overwrite)
     path = export_benchmark(args.benchmark, args.source, args.out, args.config, args.split)
     print(f"wrote {path}")
     return 0

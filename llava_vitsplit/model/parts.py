@@ -10,6 +10,7 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer
 
 from llava_vitsplit.constants import PROJECTOR_TYPES
+from llava_vitsplit.safe_files import check_weights_folder, named_pickle_errors
 from llava_vitsplit.split import adapt_backbone, load_backbone, vision_family
 
 from .configuration import (
@@ -66,14 +67,10 @@ def build_from_parts(
 
     tokenizer = AutoTokenizer.from_pretrained(llm_path)
     image_token_id = prepare_tokenizer(tokenizer)
-    tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
-    tower.requires_grad_(False).eval()
-    adapter = adapt_backbone(tower)
-    llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
+    image_processor = _image_processor(vision_tower_path, image_size)  # fails early on a bad size
+    tower, adapter, llm = _load_pretrained_parts(llm_path, vision_tower_path, image_size, dtype, attention)
     grow_embeddings(llm, tokenizer)
-    processor = _processor(
-        tokenizer, vision_tower_path, adapter, image_size, vision_feature_select_strategy, image_aspect_ratio
-    )
+    processor = _processor(tokenizer, image_processor, adapter, vision_feature_select_strategy, image_aspect_ratio)
     config = LlavaViTSplitConfig(
         vision_config=tower.config,
         text_config=llm.config,
@@ -99,9 +96,28 @@ def build_from_parts(
     return model, processor
 
 
-def _processor(tokenizer, vision_tower_path: Path, adapter, image_size, select_strategy: str, aspect_ratio: str):
+def _load_pretrained_parts(llm_path: Path, vision_tower_path: Path, image_size, dtype, attention: str):
+    """``(tower, adapter, llm)`` with their pretrained weights; the tower frozen."""
+    for folder in (llm_path, vision_tower_path):
+        check_weights_folder(folder)
+    with named_pickle_errors(vision_tower_path):
+        tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
+    tower.requires_grad_(False).eval()
+    adapter = adapt_backbone(tower)
+    if image_size is not None and image_size < adapter.patch_size:
+        raise ValueError(
+            f"image_size {image_size} is smaller than one patch of the vision tower {vision_tower_path} "
+            f"({adapter.patch_size}x{adapter.patch_size} pixels): give at least {adapter.patch_size}, "
+            f"best a multiple of {adapter.patch_size}"
+        )
+    with named_pickle_errors(llm_path):
+        llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
+    return tower, adapter, llm
+
+
+def _processor(tokenizer, image_processor, adapter, select_strategy: str, aspect_ratio: str):
     return LlavaViTSplitProcessor(
-        image_processor=_image_processor(vision_tower_path, image_size),
+        image_processor=image_processor,
         tokenizer=tokenizer,
         patch_size=adapter.patch_size,
         vision_feature_select_strategy=select_strategy,

@@ -7,8 +7,8 @@ colour and shape is fitted on the training images' objects and scored on the hel
 A projector whose probe accuracy falls far below the tower's has thrown information away that
 the LLM can then never read (seen with the official ViT-Split projector at a stage-1 rate of 1e-3).
 
-    python scripts/benchmarks/projector_probe.py playground/checkpoints/demo-pretrain \\
-        playground/checkpoints/demo-finetune
+    python scripts/benchmarks/projector_probe.py playground/checkpoints/quickstart-pretrain \\
+        playground/checkpoints/quickstart-finetune
 
 Stage-1 folders (projector only) are opened over the demo LLM, or over `--model-base`.
 """
