@@ -15,9 +15,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from transformers import GenerationConfig
+
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
-from .generation_settings import GenerationSettings
+from .generation_settings import chat_generation_config
 from .image_input import UserImage, read_image
 from .options import add_chat_arguments, load_engine
 
@@ -35,7 +37,7 @@ def _announce(image: UserImage, out: TextIO) -> None:
 def chat_loop(
     engine: ChatEngine,
     images: Sequence[UserImage],
-    settings: GenerationSettings,
+    settings: GenerationConfig,
     *,
     read_line: Callable[[str], str] = input,
     out: TextIO | None = None,
@@ -79,7 +81,7 @@ def chat_loop(
         answers += _answer(engine, conversation, line, settings, out)
 
 
-def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationSettings,
+def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationConfig,
             out: TextIO) -> int:
     shown = ""
     replies = engine.reply(conversation, question, settings)
@@ -108,7 +110,7 @@ def _answer(engine: ChatEngine, conversation: Conversation, question: str, setti
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
+        settings = chat_generation_config(args.temperature, args.top_p, args.max_new_tokens)
         images = [read_image(source) for source in args.image_file]
     except ChatInputError as error:
         raise SystemExit(f"llava-vitsplit chat: {error}") from None

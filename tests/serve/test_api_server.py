@@ -66,7 +66,9 @@ def checkpoints(tiny_checkpoint, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(checkpoints, tmp_path_factory):
     log = tmp_path_factory.mktemp("api-log") / "server.log"
-    with running_api_server(checkpoints[0], log, [*COMMON_FLAGS, "--api-key", API_KEY, "--max-batch-size", "4"]) as s:
+    # Requests wait up to 250 ms for company: on a loaded machine, requests sent together still batch.
+    flags = [*COMMON_FLAGS, "--api-key", API_KEY, "--max-batch-size", "4", "--batch-wait-ms", "250"]
+    with running_api_server(checkpoints[0], log, flags) as s:
         yield s
 
 

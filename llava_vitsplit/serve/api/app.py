@@ -27,6 +27,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from transformers import GenerationConfig
 
+from llava_vitsplit.model.generation import decoding_config, sampling_temperature
+
 from ..chat_session import ChatEngine
 from .errors import APIError, bad_request, server_busy
 from .messages import ChatPrompt, ImageLimits, read_images, to_chat_prompt
@@ -120,19 +122,18 @@ class ChatCompletions:
         return asked or min(self.config.default_max_tokens, room)
 
     def _generation_config(self, request: ChatCompletionRequest, max_new_tokens: int) -> GenerationConfig:
-        """The checkpoint's generation config with the request's sampling on top. Temperature 0 is
-        greedy decoding; unset values keep the checkpoint's (greedy unless it samples)."""
+        """The checkpoint's generation config (its EOS, suppressed tokens, ...) with the request's
+        decoding on top, by the package's one rule (`decoding_config`: temperature 0 is greedy).
+        Unset temperature or top-p keep the checkpoint's (greedy unless it samples)."""
         config = copy.deepcopy(self.engine.model.generation_config)
         temperature = request.temperature
         if temperature is None:
-            temperature = (config.temperature or 1.0) if config.do_sample else 0.0
-        if temperature == 0:
-            config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            top_p = request.top_p if request.top_p is not None else (config.top_p or 1.0)
-            # OpenAI's sampling has no top-k; transformers would otherwise apply its default of 50.
-            config.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
-        config.max_new_tokens = max_new_tokens
+            temperature = sampling_temperature(config)
+        top_p = request.top_p if request.top_p is not None else (config.top_p or 1.0)
+        decoding = decoding_config(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        # OpenAI's sampling has no top-k; transformers would otherwise apply its default of 50.
+        config.update(do_sample=decoding.do_sample, temperature=decoding.temperature, top_p=decoding.top_p,
+                      top_k=0 if decoding.do_sample else None, max_new_tokens=decoding.max_new_tokens)
         return config
 
     # -- events -> responses ------------------------------------------------------------------

@@ -16,7 +16,8 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from llava_vitsplit.data.conversation import ASSISTANT, IMAGE_TOKEN, USER, Turn
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.data.conversation import ASSISTANT, USER, Turn
 
 from ..errors import ChatInputError
 from ..image_input import UserImage, is_url, read_image, read_image_bytes
