@@ -34,7 +34,9 @@ class ViTSplitMaskRCNN(nn.Module):
     def __init__(self, backbone: nn.Module, config: DetectionConfig) -> None:
         super().__init__()
         self.config = config
-        adapt_backbone(backbone).set_patch_size(config.patch_size)
+        adapter = adapt_backbone(backbone)
+        self.native_patch_size = adapter.patch_size  # before re-patching: what other parts were trained at
+        adapter.set_patch_size(config.patch_size)
         self.trunk = FrozenTrunk(backbone)
         heads = ViTSplitHeads(config.split_config(), self.trunk.adapter)
         self.detector = MaskRCNN(
@@ -152,7 +154,7 @@ def vitsplit_maskrcnn(
         split=dataclasses.asdict(split),
         class_names=tuple(class_names),
         category_ids=tuple(category_ids or range(1, len(class_names) + 1)),
-        patch_size=spec.patch_size or adapter.patch_size,
+        patch_size=config_fields.pop("patch_size", spec.patch_size or adapter.patch_size),
         preset=preset,
         backbone=backbone_path,
         **config_fields,
