@@ -1,4 +1,4 @@
-"""`llava-vitsplit dense train|eval|predict|sample`: ViT-Split segmentation and depth on a frozen backbone.
+"""`llava-vitsplit dense train|eval|predict|sample`: ViT-Split dense tasks (`dense.tasks`) on a frozen backbone.
 
 Multi-GPU / multi-node / DeepSpeed: run the same command under `accelerate launch -m llava_vitsplit dense ...`.
 """
@@ -136,6 +136,7 @@ def _register_train(actions) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     from llava_vitsplit.dense.trainer import DenseTrainConfig, train
+    from llava_vitsplit.quickstart.dense_backbone import default_backbone_path
 
     names = ("num_task_layers", "num_prior_layers", "prior_start_layer", "selection")
     split_overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -165,6 +166,8 @@ def run_train(args: argparse.Namespace) -> int:
         dataset_options={k: v for k, v in dataset_options.items() if v is not None},
         **overrides,
     )
+    if config.backbone_path is None:
+        config.backbone_path = default_backbone_path(args.preset)
     result = train(config)
     print(f"trained part: {result.final_dir}")
     if result.evaluations:
@@ -180,7 +183,7 @@ def run_train(args: argparse.Namespace) -> int:
 def _register_eval(actions) -> None:
     parser = actions.add_parser("eval", help="score a trained part on a dataset split")
     parser.add_argument(
-        "--checkpoint", required=True, type=Path, help="a trained part folder (final/ or checkpoints/iter_N/)"
+        "--checkpoint", required=True, type=Path, help="a trained part folder (final/ or checkpoints/checkpoint_N/part/)"
     )
     parser.add_argument("--data-root", required=True, type=Path)
     parser.add_argument("--dataset", help="layout (default: the one the part was trained on)")
@@ -202,7 +205,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from llava_vitsplit.dense.datasets import load_dataset
     from llava_vitsplit.dense.evaluation import evaluate
-    from llava_vitsplit.dense.metrics import format_depth_table, format_segmentation_table
     from llava_vitsplit.dense.model import DenseModel
     from llava_vitsplit.dense.task import DenseTaskConfig
 
@@ -213,15 +215,14 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} records no dataset layout: pass --dataset")
     options = {"num_classes": args.num_classes, "reduce_zero_label": args.reduce_zero_label or None,
                "depth_scale": args.depth_scale, "max_depth": args.max_depth}  # fmt: skip
-    dataset = load_dataset(dataset_name, args.data_root, args.split, **options)
-    if dataset.task != config.task:
-        raise ValueError(
-            f"{args.checkpoint} is a {config.task} part but {dataset.name} is a {dataset.task} dataset"
-        )
-    if config.task == "segmentation" and dataset.labels.num_classes != config.num_classes:
-        raise ValueError(
-            f"{args.checkpoint} predicts {config.num_classes} classes, {dataset.name} has {dataset.labels.num_classes}"
-        )
+    task = config.dense_task
+    dataset = load_dataset(
+        dataset_name, args.data_root, args.split, transform=task.eval_transform(), **options
+    )
+    try:
+        task.check_dataset(dataset, config)
+    except ValueError as error:
+        raise ValueError(f"{args.checkpoint} is a {config.task} part: {error}") from error
     model = DenseModel.from_pretrained(
         {"task": args.checkpoint}, args.backbone_path, device=accelerator.device
     )
@@ -239,12 +240,7 @@ def run_eval(args: argparse.Namespace) -> int:
             show_progress=accelerator.is_local_main_process,
         )
     if accelerator.is_main_process:
-        table = (
-            format_segmentation_table(metrics)
-            if config.task == "segmentation"
-            else format_depth_table(metrics)
-        )
-        print(f"{dataset.name} with {inference}\n{table}")
+        print(f"{dataset.name} with {inference}\n{task.format_metrics(metrics)}")
         if args.output:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(
@@ -266,9 +262,11 @@ def _register_predict(actions) -> None:
     )
     parser.add_argument(
         "--checkpoint", required=True, action="append", metavar="[NAME=]DIR",
-        help="a trained part folder, repeatable (NAME defaults to seg / depth)",
+        help="a trained part folder, repeatable (NAME defaults to its task, e.g. segmentation, depth)",
     )  # fmt: skip
-    parser.add_argument("--tasks", help="comma-separated subset of the loaded parts to run, e.g. seg,depth")
+    parser.add_argument(
+        "--tasks", help="comma-separated subset of the loaded parts to run, e.g. segmentation,depth"
+    )
     parser.add_argument(
         "--backbone-path", type=Path, help="default: the backbone the parts were trained over"
     )
@@ -276,7 +274,7 @@ def _register_predict(actions) -> None:
         "--save-raw",
         type=Path,
         metavar="DIR",
-        help="also write NAME_seg.png (class ids) / NAME_depth.png (mm, 16-bit)",
+        help="also write IMAGE_PART.png: class ids (segmentation), 16-bit mm (depth)",
     )
     parser.add_argument("--device", help="default: cuda when available, else cpu")
     _add_inference_args(parser)
@@ -290,22 +288,21 @@ def _parse_checkpoints(values: list[str]) -> dict[str, Path]:
     for value in values:
         name, sep, folder = value.partition("=")
         if not sep:
-            name, folder = DenseTaskConfig.load(value).short_name, value
+            name, folder = DenseTaskConfig.load(value).task, value
         if name in parts:
-            raise ValueError(f"two parts named {name!r}: name them, e.g. --checkpoint seg2=DIR")
+            raise ValueError(f"two parts named {name!r}: name them, e.g. --checkpoint {name}2=DIR")
         parts[name] = Path(folder)
     return parts
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from llava_vitsplit.dense.datasets import read_image
     from llava_vitsplit.dense.inference import predict
     from llava_vitsplit.dense.model import DenseModel
     from llava_vitsplit.dense.transforms import normalize
-    from llava_vitsplit.dense.visualize import colorize_depth, colorize_mask, side_by_side
+    from llava_vitsplit.dense.visualize import side_by_side
 
     parts = _parse_checkpoints(args.checkpoint)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else list(parts)
@@ -323,19 +320,14 @@ def run_predict(args: argparse.Namespace) -> int:
     panels = [("input", image)]
     for task in tasks:
         config = model.parts[task].config
-        out = outputs[task][0].float().cpu()
-        if config.task == "segmentation":
-            ids = out.argmax(0).numpy().astype(np.uint8)
-            panels.append((f"{task}: {config.num_classes} classes", colorize_mask(ids, config.num_classes)))
-            raw = ids
-        else:
-            depth = out[0].numpy()
-            panels.append((f"{task}: {depth.min():.2f}-{depth.max():.2f} m", colorize_depth(depth)))
-            raw = np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)
+        prediction = config.dense_task.postprocess(outputs[task][0], config)
+        title, panel = config.dense_task.draw(image, prediction, config)
+        panels.append((f"{task}: {title}", panel))
         if args.save_raw:
             from PIL import Image
 
             args.save_raw.mkdir(parents=True, exist_ok=True)
+            raw = config.dense_task.raw_output(prediction)
             Image.fromarray(raw).save(args.save_raw / f"{args.image.stem}_{task}.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     side_by_side(panels).save(args.out)
@@ -355,7 +347,7 @@ def _register_sample(actions) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from llava_vitsplit.dense.samples import build_sample_datasets
+    from llava_vitsplit.quickstart.dense_photos import build_sample_datasets
 
     folders = build_sample_datasets(args.out)
     print(f"segmentation sample: {folders.segmentation}\ndepth sample: {folders.depth}")

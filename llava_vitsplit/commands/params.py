@@ -32,20 +32,16 @@ def _build_head(preset, width: int):
     import torch
     from torch import nn
 
+    from llava_vitsplit.dense.tasks import TASKS
+
     with torch.device("meta"):
-        if preset.head == "linear-seg":
-            from llava_vitsplit.dense.heads import SegmentationHead
-
-            return SegmentationHead(width, preset.num_classes)
-        if preset.head == "depth":
-            from llava_vitsplit.dense.heads import DepthHead
-
-            return DepthHead(width)
+        if preset.task in TASKS:
+            return TASKS[preset.task].preset_head(preset, width)
         if preset.head == "llm-linear":
             from llava_vitsplit.split.presets import LLAVA_LLM_WIDTH
 
             return nn.Linear(width, LLAVA_LLM_WIDTH)
-    return None  # the Mask R-CNN head is not built here; its size is not counted
+    return None  # no registered task builds this preset's head (detection: not yet); it is not counted
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Named ViT-Split settings: every row of the paper's Table 10, plus the authors' released LLaVA recipe.
 
-A preset names a backbone size (``BACKBONES``), an input resolution, the split hyper-parameters and
-the downstream head it was published with. The head is only a tag here: ``split`` knows nothing of
-segmentation or LLaVA; the packages that build heads read it.
+A preset names its task (the one name the dense task registry and configs use), a backbone size
+(``BACKBONES``), an input resolution and the split hyper-parameters. A dense task implies its head;
+``head`` tags only heads the task does not name (Mask R-CNN, LLaVA's projector): ``split`` knows
+nothing of segmentation or LLaVA; the packages that build heads read the task and the tag.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ViTSplitPreset:
     num_task_layers: int
     num_prior_layers: int
     prior_start_layer: int
-    head: str | None = None  # "linear-seg", "depth", "mask-rcnn", "llm-linear", or None
+    head: str | None = None  # a head the task does not imply: "mask-rcnn", "llm-linear", or None
     num_classes: int | None = None
     patch_size: int | None = None  # None: the backbone's own (detection resamples 14 -> 16)
     split_fields: dict = field(default_factory=dict)  # other ViTSplitConfig fields
@@ -52,7 +53,7 @@ class ViTSplitPreset:
         return ViTSplitConfig(**fields)
 
 
-def _dense(name, task, dataset, backbone, size, kt, kp, b, head, classes=None, **kw) -> ViTSplitPreset:
+def _dense(name, task, dataset, backbone, size, kt, kp, b, head=None, classes=None, **kw) -> ViTSplitPreset:
     return ViTSplitPreset(
         name, task, dataset, backbone, size, kt, kp, b, head=head, num_classes=classes, **kw
     )
@@ -60,12 +61,12 @@ def _dense(name, task, dataset, backbone, size, kt, kp, b, head, classes=None, *
 
 _CLIP_L = BACKBONES["clip-l-336"]
 _PRESETS = [
-    _dense("ade20k-s", "segmentation", "ADE20K", "dinov2-s", (512, 512), 3, 4, 2, "linear-seg", 150),
-    _dense("ade20k-b", "segmentation", "ADE20K", "dinov2-b", (512, 512), 3, 4, 2, "linear-seg", 150),
-    _dense("ade20k-l", "segmentation", "ADE20K", "dinov2-l", (512, 512), 4, 8, 2, "linear-seg", 150),
-    _dense("ade20k-l-896", "segmentation", "ADE20K", "dinov2-l", (896, 896), 4, 8, 2, "linear-seg", 150),
-    _dense("ade20k-g-896", "segmentation", "ADE20K", "dinov2-g", (896, 896), 8, 14, 26, "linear-seg", 150),
-    _dense("cityscapes-l", "segmentation", "Cityscapes", "dinov2-l", (896, 896), 10, 8, 2, "linear-seg", 19),
+    _dense("ade20k-s", "segmentation", "ADE20K", "dinov2-s", (512, 512), 3, 4, 2, classes=150),
+    _dense("ade20k-b", "segmentation", "ADE20K", "dinov2-b", (512, 512), 3, 4, 2, classes=150),
+    _dense("ade20k-l", "segmentation", "ADE20K", "dinov2-l", (512, 512), 4, 8, 2, classes=150),
+    _dense("ade20k-l-896", "segmentation", "ADE20K", "dinov2-l", (896, 896), 4, 8, 2, classes=150),
+    _dense("ade20k-g-896", "segmentation", "ADE20K", "dinov2-g", (896, 896), 8, 14, 26, classes=150),
+    _dense("cityscapes-l", "segmentation", "Cityscapes", "dinov2-l", (896, 896), 10, 8, 2, classes=19),
     _dense(
         "pascal-context-l",
         "segmentation",
@@ -75,10 +76,9 @@ _PRESETS = [
         6,
         10,
         2,
-        "linear-seg",
-        59,
+        classes=59,
     ),
-    _dense("nyu-s", "depth", "NYU-V2", "dinov2-s", (416, 544), 3, 4, 2, "depth"),
+    _dense("nyu-s", "depth", "NYU-V2", "dinov2-s", (416, 544), 3, 4, 2),
     _dense(
         "nyu-b",
         "depth",
@@ -88,11 +88,10 @@ _PRESETS = [
         3,
         4,
         2,
-        "depth",
         note="Table 10 lists K_t=4, but Table 11's 37.0M trainable parameters is K_t=3 (K_t=4 gives 44.1M); "
         "we follow the published model",
     ),
-    _dense("nyu-l", "depth", "NYU-V2", "dinov2-l", (416, 544), 3, 4, 6, "depth"),
+    _dense("nyu-l", "depth", "NYU-V2", "dinov2-l", (416, 544), 3, 4, 6),
     _dense(
         "coco-s", "detection", "COCO 2017", "dinov2-s", (1024, 1024), 11, 4, 2, "mask-rcnn", 80, patch_size=16
     ),

@@ -6,8 +6,8 @@ first use. Run with `pytest -m slow tests/dense/test_real_fit.py`.
 
 import pytest
 
-from llava_vitsplit.dense.samples import build_sample_datasets
 from llava_vitsplit.dense.trainer import DenseTrainConfig, train
+from llava_vitsplit.quickstart.dense_photos import build_sample_datasets
 from llava_vitsplit.split import load_backbone
 
 FIT = dict(
