@@ -1,6 +1,7 @@
 """Detection and instance segmentation: Mask R-CNN (torchvision) on the ViT-Split fused map.
 
-::
+The task's registry entry is ``dense.tasks.detection``; ``dense train --preset coco-s`` trains it
+through the shared loop. Standalone::
 
     from llava_vitsplit.dense.detection import vitsplit_maskrcnn
     model = vitsplit_maskrcnn("coco-s", 80, backbone="dinov2-small/")   # patch-14 DINOv2 re-patched to 16
@@ -8,35 +9,32 @@
 """
 
 from .coco import CocoFormatError, CocoInstances, CocoLoadReport
-from .config import DetectionConfig
-from .dataset import CocoDetectionDataset, collate, train_transforms
-from .evaluation import coco_metrics, evaluate_detection, predict_dataset, to_coco_results
-from .model import ViTSplitMaskRCNN, vitsplit_maskrcnn
+from .config import DetectionOptions
+from .dataset import CocoDetectionDataset, DetectionLabels, collate, load_coco, train_transforms
+from .evaluation import coco_metrics, predict_records, to_coco_results, write_results
+from .model import DetectionPart, ViTSplitMaskRCNN, vitsplit_maskrcnn
+from .multitask import detect_with_dense_parts, shared_pass_problems
 from .neck import SimpleFeaturePyramid, ViTSplitFPNBackbone
-from .optim import build_optimizer, build_scheduler, parameter_groups
-from .training import DetectionTrainConfig, DetectionTrainer, DetectionTrainResult, train_detection
 
 __all__ = [
     "CocoDetectionDataset",
     "CocoFormatError",
     "CocoInstances",
     "CocoLoadReport",
-    "DetectionConfig",
-    "DetectionTrainConfig",
-    "DetectionTrainResult",
-    "DetectionTrainer",
+    "DetectionLabels",
+    "DetectionOptions",
+    "DetectionPart",
     "SimpleFeaturePyramid",
     "ViTSplitFPNBackbone",
     "ViTSplitMaskRCNN",
-    "build_optimizer",
-    "build_scheduler",
     "coco_metrics",
     "collate",
-    "evaluate_detection",
-    "parameter_groups",
-    "predict_dataset",
+    "detect_with_dense_parts",
+    "load_coco",
+    "predict_records",
+    "shared_pass_problems",
     "to_coco_results",
-    "train_detection",
     "train_transforms",
     "vitsplit_maskrcnn",
+    "write_results",
 ]

@@ -62,11 +62,13 @@ class CocoLoadReport:
 def find_split(root: str | Path, split: str) -> tuple[Path, Path]:
     """``(instances JSON, image folder)`` of a split in a COCO-format folder."""
     root = Path(root)
-    annotation_file = root / "annotations" / f"instances_{split}.json"
-    if not annotation_file.is_file():
+    found = [n for n in (split, f"{split}2017") if (root / "annotations" / f"instances_{n}.json").is_file()]
+    if not found:  # COCO 2017 itself: train -> train2017
         raise FileNotFoundError(
             f"{root}: no annotations/instances_{split}.json (COCO-format folder expected)"
         )
+    split = found[0]
+    annotation_file = root / "annotations" / f"instances_{split}.json"
     for pattern in IMAGE_FOLDERS:
         folder = root / pattern.format(split=split)
         if folder.is_dir():

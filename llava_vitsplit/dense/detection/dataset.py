@@ -8,17 +8,21 @@ own transform (shorter side ``min_size``, longer at most ``max_size``); large-sc
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from .coco import CocoInstances, find_split
+from .coco import CocoInstances, CocoLoadReport, find_split
 
 LSJ_SCALE_RANGE = (0.1, 2.0)
+logger = logging.getLogger(__name__)
 
 
 def train_transforms(flip_prob: float = 0.5, jitter_size: int | None = None) -> v2.Transform:
@@ -32,16 +36,29 @@ def train_transforms(flip_prob: float = 0.5, jitter_size: int | None = None) -> 
     return v2.Compose(steps)
 
 
+@dataclass(frozen=True)
+class DetectionLabels:
+    """The label space of a COCO split (what a detection part's config takes from its data)."""
+
+    class_names: tuple[str, ...]
+    category_ids: tuple[int, ...]
+    report: CocoLoadReport
+    task: str = "detection"
+
+
 class CocoDetectionDataset(Dataset):
     """One split of a COCO-format folder; ``category_ids`` fixes the label order (label i+1 =
-    ``category_ids[i]``, 0 is background), so train and val agree."""
+    ``category_ids[i]``, 0 is background), so train and val agree. Augmentation draws from a
+    generator seeded by (seed, epoch, index), so a resumed run sees the same samples."""
 
     def __init__(
         self,
         root: str | Path,
         split: str,
-        transforms: v2.Transform | None = None,
+        transform: v2.Transform | None = None,
+        *,
         category_ids: tuple[int, ...] | None = None,
+        seed: int = 0,
     ) -> None:
         self.instances = CocoInstances(*find_split(root, split))
         self.category_ids = tuple(category_ids or self.instances.category_ids)
@@ -52,7 +69,19 @@ class CocoDetectionDataset(Dataset):
             )
         self.label_of = {category: index + 1 for index, category in enumerate(self.category_ids)}
         self.image_ids = self.instances.image_ids
-        self.transforms = transforms
+        self.transform = transform
+        self.name = f"coco:{split}"
+        self.seed, self.epoch = seed, 0
+        self.labels = DetectionLabels(
+            self.instances.class_names, self.instances.category_ids, self.instances.report
+        )
+
+    @property
+    def task(self) -> str:
+        return self.labels.task
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -82,8 +111,15 @@ class CocoDetectionDataset(Dataset):
         image_id = self.image_ids[index]
         image = self.load_image(image_id)
         target = self.target(image_id, tuple(image.shape[-2:]))
-        if self.transforms is not None:
-            image, target = self.transforms(image, target)
+        if self.transform is not None:
+            with torch.random.fork_rng():
+                torch.manual_seed(
+                    int(np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0])
+                )
+                image, target = self.transform(image, target)
+        target = {
+            k: v.as_subclass(torch.Tensor) if isinstance(v, torch.Tensor) else v for k, v in target.items()
+        }
         return image.as_subclass(torch.Tensor), target
 
 
@@ -91,3 +127,18 @@ def collate(batch: list[tuple[torch.Tensor, dict]]) -> tuple[list[torch.Tensor],
     """Detection batches are lists: images keep their own sizes until Mask R-CNN's transform pads them."""
     images, targets = zip(*batch)
     return list(images), list(targets)
+
+
+def load_coco(
+    root: str | Path, split: str, *, transform=None, seed: int = 0, **options
+) -> CocoDetectionDataset:
+    """The ``coco`` dataset layout: ``annotations/instances_SPLIT.json`` + ``SPLIT/`` (or ``SPLIT2017``)."""
+    if options:
+        raise ValueError(
+            f"coco fixes its own label conventions; options {sorted(options)} apply to folder datasets"
+        )
+    dataset = CocoDetectionDataset(root, split, transform, seed=seed)
+    report = dataset.instances.report
+    level = logging.WARNING if report.skipped else logging.INFO
+    logger.log(level, "%s (%s): %s", dataset.name, dataset.instances.annotation_file, report.summary())
+    return dataset

@@ -5,17 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
-from .dataset import CocoDetectionDataset, collate
-from .model import ViTSplitMaskRCNN
+from .dataset import CocoDetectionDataset
 
 MASK_THRESHOLD = 0.5
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
@@ -40,19 +39,29 @@ def to_coco_results(output: dict, image_id: int, category_ids: tuple[int, ...]) 
 
 
 @torch.no_grad()
-def predict_dataset(
-    model: ViTSplitMaskRCNN, dataset: CocoDetectionDataset, batch_size: int = 1, max_images: int | None = None
+def predict_records(
+    forward: Callable[[list[torch.Tensor]], Mapping[str, list[dict]]],
+    dataset: CocoDetectionDataset,
+    *,
+    output: str = "task",
+    device: torch.device | str = "cpu",
+    shard: tuple[int, int] = (0, 1),
+    max_images: int | None = None,
+    show_progress: bool = True,
 ) -> list[dict]:
-    """COCO result records for every image of ``dataset`` (or the first ``max_images``)."""
-    model.eval()
-    device = next(model.detector.parameters()).device
-    indices = range(len(dataset) if max_images is None else min(max_images, len(dataset)))
-    loader = DataLoader(torch.utils.data.Subset(dataset, indices), batch_size=batch_size, collate_fn=collate)
+    """COCO result records of ``forward`` (images -> ``{output: [detections]}``) on this process's
+    share (every ``shard[1]``-th image from ``shard[0]``) of the first ``max_images`` images."""
+    count = len(dataset) if max_images is None else min(max_images, len(dataset))
     records = []
-    for images, targets in tqdm(loader, desc="detect", leave=False):
-        outputs = model([image.to(device) for image in images])
-        for output, target in zip(outputs, targets):
-            records += to_coco_results(output, target["image_id"], model.config.category_ids)
+    for index in tqdm(
+        range(shard[0], count, shard[1]),
+        desc=f"detect {dataset.name}",
+        disable=not show_progress,
+        leave=False,
+    ):
+        image, target = dataset[index]
+        (prediction,) = forward([image.to(device)])[output]
+        records += to_coco_results(prediction, target["image_id"], dataset.labels.category_ids)
     return records
 
 
@@ -84,17 +93,9 @@ def coco_metrics(
     return metrics
 
 
-def evaluate_detection(
-    model: ViTSplitMaskRCNN,
-    dataset: CocoDetectionDataset,
-    *,
-    max_images: int | None = None,
-    results_file: str | Path | None = None,
-) -> dict:
-    """Predict, optionally write the COCO results JSON, and score with pycocotools."""
-    records = predict_dataset(model, dataset, max_images=max_images)
-    if results_file is not None:
-        Path(results_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(results_file).write_text(json.dumps(records), encoding="utf-8")
-    image_ids = dataset.image_ids[:max_images] if max_images is not None else None
-    return coco_metrics(dataset, records, image_ids)
+def write_results(records: list[dict], path: str | Path) -> Path:
+    """The COCO results JSON (the format of the COCO evaluation server)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path

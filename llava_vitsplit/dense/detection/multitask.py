@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from llava_vitsplit.split import BackboneAdapter, frozen_hidden_states, get_preset
 
-from .model import ViTSplitMaskRCNN
+from .model import DetectionPart
 
 
 def part_patch_size(part: nn.Module, native_patch_size: int) -> int:
@@ -32,38 +32,41 @@ def part_patch_size(part: nn.Module, native_patch_size: int) -> int:
 
 
 def shared_pass_problems(
-    detection: ViTSplitMaskRCNN, adapter: BackboneAdapter, parts: Mapping[str, nn.Module]
+    detection: DetectionPart, adapter: BackboneAdapter, parts: Mapping[str, nn.Module], native_patch_size: int
 ) -> list[str]:
+    """Why ``parts`` cannot share the detection part's trunk pass over ``adapter`` (empty: they can).
+    ``native_patch_size``: the backbone's patch size before detection re-patched it."""
     problems = []
-    if adapter.model is not detection.trunk.backbone:
+    if adapter.model is not detection.vitsplit.adapter.model:
         problems.append("the dense parts run over other backbone weights than the detection part")
     for name, part in parts.items():
-        patch = part_patch_size(part, detection.native_patch_size)
-        if patch != detection.config.patch_size:
+        patch = part_patch_size(part, native_patch_size)
+        if patch != detection.options.patch_size:
             problems.append(
-                f"part {name!r} was trained at patch {patch}, detection runs at patch {detection.config.patch_size}"
+                f"part {name!r} was trained at patch {patch}, detection runs at patch {detection.options.patch_size}"
             )
         inference = part.config.inference
         if inference.mode != "whole" or inference.test_scale or inference.scales != (1.0,) or inference.flip:
             problems.append(
                 f"part {name!r} infers with {inference.mode} windows / its own scales or flips; in a shared pass it "
-                f"sees the whole image at detection's size (shorter side {detection.config.min_size[-1]})"
+                f"sees the whole image at detection's size (shorter side {detection.options.min_size[-1]})"
             )
     return problems
 
 
 @torch.no_grad()
 def detect_with_dense_parts(
-    detection: ViTSplitMaskRCNN,
+    detection: DetectionPart,
     adapter: BackboneAdapter,
     parts: Mapping[str, nn.Module],
     images: list[torch.Tensor],
+    native_patch_size: int,
 ) -> tuple[list[dict], dict[str, list[torch.Tensor]]]:
     """``(detections, {part: [output per image at its input size]})`` from one trunk pass."""
-    problems = shared_pass_problems(detection, adapter, parts)
+    problems = shared_pass_problems(detection, adapter, parts, native_patch_size)
     if problems:
         raise ValueError("these parts cannot share one trunk pass: " + "; ".join(problems))
-    detector = detection.detector.eval()
+    detector = detection.detector
     original_sizes = [tuple(image.shape[-2:]) for image in images]
     batch, _ = detector.transform(images)
     backbone = detection.fpn_backbone

@@ -60,6 +60,10 @@ class DenseTask(ABC):
     def part_fields(self, labels: Any) -> dict:
         """``DenseTaskConfig`` fields taken from a training set's label conventions (class names...)."""
 
+    def part_options(self, config: DenseTrainConfig) -> dict:
+        """``DenseTaskConfig.options`` taken from the training settings (default: none)."""
+        return {}
+
     @abstractmethod
     def validate_config(self, config: DenseTaskConfig) -> None:
         """Raise ``ValueError`` when ``config`` lacks what this task's part needs."""
@@ -94,6 +98,10 @@ class DenseTask(ABC):
         return default_collate(samples)
 
     # ---- training and evaluation
+
+    def eval_forward(self, runner: PartRunner) -> Forward:
+        """What ``evaluate`` calls: ``pixel_values -> {"task": output}`` (detection: images -> detections)."""
+        return lambda pixel_values: {"task": runner(pixel_values)}
 
     @abstractmethod
     def training_loss(self, runner: PartRunner, batch: Any) -> torch.Tensor:

