@@ -10,6 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dense", help="segmentation and depth heads on a frozen backbone")
@@ -119,6 +121,11 @@ def _register_train(actions) -> None:
         "--mixed-precision", choices=["no", "bf16", "fp16"], help="default: Accelerate's setting"
     )
     run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--position-interpolation",
+        choices=["transformers", "dinov2"],
+        help="DINOv2 position-embedding resize: transformers' (default) or the original DINOv2's (the authors')",
+    )
     run.add_argument("--seed", type=int)
     data = parser.add_argument_group("data")
     data.add_argument("--train-split", default="train")
@@ -171,6 +178,7 @@ def run_train(args: argparse.Namespace) -> int:
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
             "weight_decay", "task_head_lr_mult", "layer_decay", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
             "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
+            "position_interpolation",
         )
     }  # fmt: skip
     config = DenseTrainConfig.from_preset(
@@ -211,6 +219,7 @@ def _register_eval(actions) -> None:
     parser.add_argument("--backbone-path", type=Path, help="default: the backbone the part was trained over")
     parser.add_argument("--max-images", type=int)
     parser.add_argument("--output", type=Path, help="also write the metrics as JSON here")
+    add_overwrite_flag(parser)
     parser.add_argument("--num-classes", type=int, help="folder datasets without classes.txt")
     parser.add_argument("--reduce-zero-label", action="store_true")
     parser.add_argument("--depth-scale", type=float)
@@ -228,6 +237,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from llava_vitsplit.dense.model import DenseModel
     from llava_vitsplit.dense.task import DenseTaskConfig
 
+    check_outputs({"--output": args.output}, overwrite=args.overwrite)
     accelerator = Accelerator()
     config = DenseTaskConfig.load(args.checkpoint)
     dataset_name = args.dataset or config.dataset
@@ -280,6 +290,7 @@ def _register_predict(actions) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="PNG: the input beside each task's coloured output"
     )
+    add_overwrite_flag(parser)
     parser.add_argument(
         "--checkpoint", required=True, action="append", metavar="[NAME=]DIR",
         help="a trained part folder, repeatable (NAME defaults to its task, e.g. segmentation, depth)",
@@ -347,6 +358,8 @@ def run_predict(args: argparse.Namespace) -> int:
     missing = [task for task in tasks if task not in parts]
     if missing:
         raise ValueError(f"--tasks names {missing}, but the loaded parts are {list(parts)}")
+    raw = {f"--save-raw ({task})": args.save_raw / f"{args.image.stem}_{task}.png" for task in tasks} if args.save_raw else {}
+    check_outputs({"--out": args.out, **raw}, [args.image], overwrite=args.overwrite)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = DenseModel.from_pretrained({t: parts[t] for t in tasks}, args.backbone_path, device=device)
     # One inference setting for all tasks (they share each trunk pass): the first part's, plus overrides.
@@ -369,8 +382,8 @@ def run_predict(args: argparse.Namespace) -> int:
             from PIL import Image
 
             args.save_raw.mkdir(parents=True, exist_ok=True)
-            raw = config.dense_task.raw_output(prediction)
-            Image.fromarray(raw).save(args.save_raw / f"{args.image.stem}_{task}.png")
+            raw_image = config.dense_task.raw_output(prediction)
+            Image.fromarray(raw_image).save(args.save_raw / f"{args.image.stem}_{task}.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     side_by_side(panels).save(args.out)
     print(f"wrote {args.out} ({', '.join(tasks)} from one trunk pass per view, {inference.mode} inference)")

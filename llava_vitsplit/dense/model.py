@@ -52,12 +52,26 @@ def run_parts(
     }
 
 
+def trunk_options(position_interpolation: str | None) -> dict:
+    """``FrozenTrunk`` adapter options: none unless a position interpolation is asked for."""
+    return {} if position_interpolation is None else {"position_interpolation": position_interpolation}
+
+
 class DenseModel(nn.Module):
     """One frozen backbone and named task parts (``{"segmentation": ..., "depth": ...}``)."""
 
-    def __init__(self, backbone: nn.Module, tasks: Mapping[str, DenseTaskConfig] | None = None) -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tasks: Mapping[str, DenseTaskConfig] | None = None,
+        *,
+        position_interpolation: str | None = None,
+    ) -> None:
+        """``position_interpolation``: the DINOv2 position-embedding resize of the trunk (``None``: the
+        library's own); every part must have been trained with the same."""
         super().__init__()
-        self.trunk = FrozenTrunk(backbone)
+        self.position_interpolation = position_interpolation
+        self.trunk = FrozenTrunk(backbone, **trunk_options(position_interpolation))
         self.parts = nn.ModuleDict()
         for name, config in (tasks or {}).items():
             self.add_task(name, config)
@@ -69,6 +83,11 @@ class DenseModel(nn.Module):
     def add_task(self, name: str, config: DenseTaskConfig) -> nn.Module:
         if name in self.parts:
             raise ValueError(f"DenseModel already has a task named {name!r}")
+        if config.position_interpolation != self.position_interpolation:
+            raise ValueError(
+                f"part {name!r} was trained with position_interpolation={config.position_interpolation!r}, "
+                f"this model's trunk uses {self.position_interpolation!r}: parts sharing a trunk pass must agree"
+            )
         part = config.dense_task.build_part(config, self.adapter)
         param = next(self.trunk.parameters())
         self.parts[name] = part.to(device=param.device, dtype=param.dtype)
@@ -124,7 +143,14 @@ class DenseModel(nn.Module):
             backbone = recorded.pop()
         if not isinstance(backbone, nn.Module):
             backbone = load_backbone(backbone)
-        model = cls(backbone.to(device) if device is not None else backbone)
+        interpolations = {config.position_interpolation for config in configs.values()}
+        if len(interpolations) != 1:
+            raise ValueError(
+                f"the parts were trained with different position interpolations {sorted(map(str, interpolations))}: "
+                "they cannot share one trunk pass"
+            )
+        backbone = backbone.to(device) if device is not None else backbone
+        model = cls(backbone, position_interpolation=interpolations.pop())
         for name, folder in parts.items():
             model.add_task(name, configs[name]).load_weights(folder)
         return model.eval()

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
+from llava_vitsplit.safe_files import read_safetensors
 from llava_vitsplit.split import BackboneAdapter, ViTSplitHeads
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def load_part_weights(part: nn.Module, folder: str | Path) -> None:
     path = Path(folder) / WEIGHTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE}")
-    state = load_file(str(path))
+    state = read_safetensors(path)  # a truncated file is named as such
     expected = part.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:

@@ -35,6 +35,9 @@ class DenseTaskConfig:
     dataset: str | None = None
     backbone: str | None = None
     """The backbone folder it was trained over (a default for loading; any same-shaped one works)."""
+    position_interpolation: str | None = None
+    """The trunk's DINOv2 position-embedding resize the part was trained with (``None``: the library's
+    own; ``"dinov2"``: the original DINOv2's, see ``split.backbones.dinov2``)."""
     options: dict = field(default_factory=dict)
     """Task-specific settings beyond the shared fields (JSON values; the task validates them)."""
 

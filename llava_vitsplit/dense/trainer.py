@@ -38,6 +38,7 @@ from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .datasets import DenseDataset, load_dataset
 from .inference import InferenceConfig
+from .model import trunk_options
 from .recipes import SCHEDULES, get_recipe
 from .sampling import epoch_batches
 from .schedules import build_scheduler
@@ -78,6 +79,9 @@ class DenseTrainConfig:
     quick-start DINOv2-S for ``dinov2-s`` presets)."""
     task: str | None = None
     """A registered dense task; ``None``: the preset's."""
+    position_interpolation: str | None = None
+    """DINOv2 position-embedding resize of the trunk: ``None`` (transformers') or ``"dinov2"`` (the
+    original DINOv2's, as the authors' backbone; ``split.backbones.dinov2``)."""
     eval_interval: int = 4000
     save_interval: int = 4000
     log_interval: int = 10
@@ -223,6 +227,7 @@ def _task_config(config: DenseTrainConfig, trunk: FrozenTrunk, dataset: DenseDat
         preset=config.preset,
         dataset=config.dataset,
         backbone=str(config.backbone_path) if config.backbone_path else None,
+        position_interpolation=config.position_interpolation,
         options=options,
         **fields,
     )
@@ -303,7 +308,8 @@ class DenseTrainer:
         )
         set_seed(config.seed)
         self.per_device = self._per_device_batch()
-        trunk = FrozenTrunk(self._backbone(backbone)).to(self.accelerator.device)
+        trunk = FrozenTrunk(self._backbone(backbone), **trunk_options(config.position_interpolation))
+        trunk.to(self.accelerator.device)
         self.train_set, self.val_set = _load_datasets(config, self.task)
         part = self.task.build_part(_task_config(config, trunk, self.train_set), trunk.adapter)
         self._prepare(part.to(self.accelerator.device), trunk)
@@ -439,6 +445,7 @@ class DenseTrainer:
                     lambda state: accelerator.reduce(state, "sum"),
                     accelerator.gather_for_metrics,
                 ),
+                output=self.runner.OUTPUT,
                 max_images=self.config.eval_max_images,
                 show_progress=accelerator.is_local_main_process,
             )

@@ -1,5 +1,6 @@
 """Task parts over one frozen trunk: shapes, one shared trunk pass, saving and loading."""
 
+import dataclasses
 import json
 
 import pytest
@@ -130,3 +131,16 @@ def test_task_config_round_trips_and_rejects_unknown_fields(backbone, tmp_path):
         DenseTaskConfig.from_dict(data)
     with pytest.raises(ValueError, match="class_names"):
         DenseTaskConfig.from_split_config("segmentation", config.split_config())
+
+
+def test_a_part_trained_with_the_original_dinov2_resize_loads_with_it_and_refuses_another_trunk(
+    backbone, tmp_path
+):
+    config = dataclasses.replace(task_configs(backbone)["depth"], position_interpolation="dinov2")
+    DenseModel(backbone, {"depth": config}, position_interpolation="dinov2").parts["depth"].save_pretrained(
+        tmp_path
+    )
+    model = DenseModel.from_pretrained({"depth": tmp_path}, backbone)
+    assert model.adapter.position_interpolation == "dinov2"
+    with pytest.raises(ValueError, match="parts sharing a trunk pass must agree"):
+        DenseModel(backbone, {"depth": config})

@@ -18,7 +18,7 @@ def draw_detections(
     labels = output["labels"][keep].cpu()
     palette = [tuple(int(v) for v in colour) for colour in class_palette(len(class_names))]
     colours = [palette[int(label) - 1] for label in labels]
-    canvas = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+    canvas = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)  # a writable copy
     if len(labels):
         masks = output["masks"][keep][:, 0].cpu() > MASK_THRESHOLD
         canvas = draw_segmentation_masks(canvas, masks, alpha=0.45, colors=colours)

@@ -100,8 +100,9 @@ class DenseTask(ABC):
     # ---- training and evaluation
 
     def eval_forward(self, runner: PartRunner) -> Forward:
-        """What ``evaluate`` calls: ``pixel_values -> {"task": output}`` (detection: images -> detections)."""
-        return lambda pixel_values: {"task": runner(pixel_values)}
+        """What ``evaluate`` calls: the runner itself (``pixel_values -> {"task": output}``); detection
+        calls its part on a list of images instead."""
+        return runner
 
     @abstractmethod
     def training_loss(self, runner: PartRunner, batch: Any) -> torch.Tensor:
@@ -121,7 +122,8 @@ class DenseTask(ABC):
         show_progress: bool = True,
     ) -> dict:
         """Metrics of ``forward``'s output named ``output`` on ``dataset`` (every image scored once
-        over the processes of ``sharding``)."""
+        over the processes of ``sharding``). ``forward`` is a ``DenseModel`` (``dense eval``) or, in
+        training, the ``PartRunner`` (output ``PartRunner.OUTPUT``)."""
 
     @abstractmethod
     def format_metrics(self, metrics: dict) -> str:
@@ -147,12 +149,15 @@ class DenseTask(ABC):
 
 
 class PartRunner:
-    """The frozen trunk beside one trainable part: what a task's loss and evaluation call.
+    """The frozen trunk beside one trainable part: what a task's loss and evaluation get.
 
-    Calling it with ``pixel_values (B, 3, H, W)`` runs the per-pixel path (pad to the patch grid,
-    one trunk pass, the part, back to the input size); ``hidden_states`` gives other parts (detection)
-    the frozen features to feed their own forward.
+    Calling it with ``pixel_values (B, 3, H, W)`` runs the per-pixel path (pad to the patch grid, one
+    trunk pass, the part, back to the input size) and returns ``{OUTPUT: output}``, so it is a
+    ``Forward`` for ``inference.predict``; ``part`` and ``hidden_states`` let other parts (detection)
+    run their own forward on the frozen features.
     """
+
+    OUTPUT = "task"
 
     def __init__(self, adapter: BackboneAdapter, part: nn.Module, needed: frozenset[int], dtype: torch.dtype):
         self.adapter, self.part, self.needed, self.dtype = adapter, part, needed, dtype
@@ -162,10 +167,10 @@ class PartRunner:
 
         return frozen_hidden_states(self.adapter, pixel_values.to(self.dtype), self.needed)
 
-    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def __call__(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         from ..model import run_parts
 
-        return run_parts(self.adapter, {"task": self.part}, pixel_values.to(self.dtype), self.needed)["task"]
+        return run_parts(self.adapter, {self.OUTPUT: self.part}, pixel_values.to(self.dtype), self.needed)
 
 
 class PixelTask(DenseTask):
@@ -195,7 +200,7 @@ class PixelTask(DenseTask):
 
     def training_loss(self, runner: PartRunner, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         device = next(runner.part.parameters()).device
-        output = runner(batch["pixel_values"].to(device, non_blocking=True))
+        output = runner(batch["pixel_values"].to(device, non_blocking=True))[runner.OUTPUT]
         return self.loss(output, batch["labels"].to(device, non_blocking=True), _config_of(runner.part))
 
     @torch.no_grad()
