@@ -73,7 +73,8 @@ class DenseTask(ABC):
     @abstractmethod
     def build_part(self, config: DenseTaskConfig, adapter: BackboneAdapter) -> nn.Module:
         """The trainable part over the frozen trunk; it has ``needed_hidden_states``, ``config``,
-        ``task_head_parameters()``, ``save_pretrained(folder, state_dict)`` and ``load_weights(folder)``."""
+        ``vitsplit`` (its ``ViTSplitHeads``, whose task head the optimiser scales), ``task_head_parameters()``,
+        ``save_pretrained(folder, state_dict)`` and ``load_weights(folder)``."""
 
     @abstractmethod
     def preset_head(self, preset: ViTSplitPreset, in_channels: int) -> nn.Module:
