@@ -52,6 +52,9 @@ def dinov2_position_embeddings(
 
 class Dinov2Adapter(BackboneAdapter):
     model: Dinov2Model | Dinov2WithRegistersModel
+    family = "dinov2"
+    config_model_types = ("dinov2", "dinov2_with_registers")
+    features_after_final_norm = True
 
     def __init__(self, model: nn.Module, position_interpolation: str = "transformers") -> None:
         super().__init__(model)
