@@ -74,6 +74,7 @@ def save_projector_state(model, state_dict: dict[str, torch.Tensor], folder: str
 
 def save_projector_config(config, folder: str | os.PathLike) -> Path:
     """Write ``projector_config.json`` (what ``load_projector`` checks) into ``folder``."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
     path = Path(folder) / PROJECTOR_CONFIG
     path.write_text(json.dumps(projector_settings(config), indent=2) + "\n")
     return path

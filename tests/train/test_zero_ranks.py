@@ -74,7 +74,7 @@ def assert_sharded_over_two_ranks(checkpoint: Path) -> None:
 
     tag = (checkpoint / "latest").read_text().strip()
     shards = get_optim_files(str(checkpoint / tag))
-    stage, world_size, flat_groups = parse_optim_states(shards, str(checkpoint / tag))
+    stage, world_size, flat_groups, _ = parse_optim_states(shards, str(checkpoint / tag))
     assert world_size == 2 and len(shards) == 2
     per_rank = [sum(group.numel() for group in (groups if isinstance(groups, list) else [groups]))
                 for groups in flat_groups]
