@@ -23,7 +23,8 @@ def accelerator_options() -> dict:
     """Keyword arguments for `Accelerator` that make CPU-only processes train together."""
     from accelerate.utils import InitProcessGroupKwargs
 
-    if torch.accelerator.is_available():
+    device_api = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, XPU, MPS, ...
+    if device_api.is_available() if device_api is not None else torch.cuda.is_available():
         return {}
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":  # set by `accelerate launch`
         return {"kwargs_handlers": [InitProcessGroupKwargs(backend="gloo")]}

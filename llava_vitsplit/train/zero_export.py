@@ -31,7 +31,7 @@ from llava_vitsplit.model import (
 logger = logging.getLogger(__name__)
 
 DEEPSPEED_LATEST = "latest"  # DeepSpeed's pointer to the tag folder (global_stepN) of the newest save
-PEFT_KEY_PREFIX = "base_model.model."
+PEFT_ADAPTER_CONFIG = "adapter_config.json"  # PEFT writes it beside every LoRA checkpoint
 
 
 def consolidated_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
@@ -71,12 +71,12 @@ def export_zero_checkpoint(
         raise FileNotFoundError(f"{checkpoint} holds no config.json: not a checkpoint of llava_vitsplit.train")
     if output_dir.resolve() == checkpoint.resolve():
         raise ValueError("write the export to another folder than the checkpoint")
-    state = consolidated_state_dict(checkpoint)
-    if any(key.startswith(PEFT_KEY_PREFIX) for key in state):
+    if (checkpoint / PEFT_ADAPTER_CONFIG).is_file():
         raise ValueError(
-            f"{checkpoint} is a LoRA run: its adapters are already whole in adapter_model.safetensors; "
+            f"{checkpoint} is a LoRA checkpoint: its adapters are already whole in adapter_model.safetensors; "
             "merge them with `llava-vitsplit merge-lora`"
         )
+    state = consolidated_state_dict(checkpoint)
     config = LlavaViTSplitConfig.from_pretrained(checkpoint)
     model = _model_from_state(config, {key: tensor.to(dtype) for key, tensor in state.items()})
     output_dir.mkdir(parents=True, exist_ok=True)

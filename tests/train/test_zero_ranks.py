@@ -216,3 +216,11 @@ def test_export_zero_names_a_folder_without_deepspeed_shards(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="no DeepSpeed 'latest' file"):
         export_zero_checkpoint(tmp_path, tmp_path / "out")
+
+
+def test_export_zero_sends_a_lora_checkpoint_to_merge_lora(tmp_path):
+    for name in ("config.json", "adapter_config.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "latest").write_text("global_step2")
+    with pytest.raises(ValueError, match="LoRA checkpoint.*merge-lora"):
+        export_zero_checkpoint(tmp_path, tmp_path / "out")
