@@ -34,6 +34,6 @@ phase "4/5 stage 2: instruction tuning -> $FINETUNE_OUT"
 if [[ -f "$FINETUNE_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
     OUTPUT_DIR="$FINETUNE_OUT" PRETRAIN_DIR="$PRETRAIN_OUT" bash scripts/finetune.sh; fi
 phase "5/5 held-out questions"
-"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$DEMO_DATA"
+"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$DEMO_DATA" --overwrite
 echo
 echo "quick start finished in $(( SECONDS - START )) s"

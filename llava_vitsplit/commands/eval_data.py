@@ -3,6 +3,8 @@ files that the lmms-eval tasks in eval/ read."""
 
 from __future__ import annotations
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -20,12 +22,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--split", help="split to copy, if not the Hub's (pope: test, vqav2: validation, mmbench: dev)"
     )
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from llava_vitsplit.eval.local_data import export_benchmark
+    from llava_vitsplit.eval.local_data import export_benchmark, export_path
 
+    check_outputs({"--out": export_path(args.benchmark, args.out)}, [args.source], overwrite=args.overwrite)
     path = export_benchmark(args.benchmark, args.source, args.out, args.config, args.split)
     print(f"wrote {path}")
     return 0

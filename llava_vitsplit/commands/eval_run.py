@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .outputs import check_outputs
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "answer",
         help="answer a question file (LLaVA JSONL, or MMBench .tsv/.parquet) into an answers JSONL",
         description="Batched, shardable (--num-chunks/--chunk-idx) and resumable: rerunning with the same "
-        "--answers-file skips the questions already answered.",
+        "--answers-file skips the questions already answered. Each answer records the model's fingerprint and the "
+        "generation settings; resuming a file written by another model or with other settings is refused.",
     )
     parser.add_argument("--model-path", required=True, help="checkpoint folder")
     parser.add_argument("--model-base", help="base model for LoRA or projector-only checkpoints")
@@ -42,6 +45,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from llava_vitsplit.eval.inference import GenerationSettings, VisualQuestionAnswerer, parse_dtype
     from llava_vitsplit.eval.model_vqa import answer_question_file
+    from llava_vitsplit.eval.provenance import AnswerWriterIdentity, settings_record
 
     settings = GenerationSettings(
         max_new_tokens=args.max_new_tokens,
@@ -50,6 +54,10 @@ def run(args) -> int:
         num_beams=args.num_beams,
     )
     torch_dtype = parse_dtype(args.dtype)
+    # The answers file is appended to (resumed), so it may exist; it must not be an input.
+    check_outputs({"--answers-file": args.answers_file}, [args.question_file], overwrite=True)
+    generation = {**settings_record(settings), "conv_mode": args.conv_mode}
+    writer = AnswerWriterIdentity.of(args.model_path, args.model_base, generation)
 
     def load_answerer():
         return VisualQuestionAnswerer.from_pretrained(
@@ -70,6 +78,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         settings=settings,
         model_id=args.model_id or Path(args.model_path).resolve().name,
+        writer=writer.to_record(),
     )
     print(f"wrote {written} answers to {args.answers_file}")
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers) -> None:
     pope = subparsers.add_parser(
@@ -16,6 +18,7 @@ def register(subparsers) -> None:
     pope.add_argument("--result-file", required=True, help="answers JSONL")
     pope.add_argument("--allow-missing", action="store_true", help="score the answered questions only")
     pope.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(pope)
     pope.set_defaults(func=run_pope)
 
     vqav2 = subparsers.add_parser("score-vqav2", help="VQAv2 submission JSON, and accuracy given annotations")
@@ -33,6 +36,7 @@ def register(subparsers) -> None:
         "--annotation-file", help="official annotation JSON or Hub-format parquet: report accuracy"
     )
     vqav2.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(vqav2)
     vqav2.set_defaults(func=run_vqav2)
 
     mmbench = subparsers.add_parser(
@@ -45,7 +49,13 @@ def register(subparsers) -> None:
         "--allow-missing", action="store_true", help="leave unanswered questions blank / unscored"
     )
     mmbench.add_argument("--metrics-file", help="also write the metrics as JSON here")
+    add_overwrite_flag(mmbench)
     mmbench.set_defaults(func=run_mmbench)
+
+
+def _check_outputs(args, *inputs) -> None:
+    outputs = {"--metrics-file": args.metrics_file, "--output-file": getattr(args, "output_file", None)}
+    check_outputs(outputs, [args.result_file, *inputs], overwrite=args.overwrite)
 
 
 def _report(metrics: dict, metrics_file: str | None) -> None:
@@ -60,6 +70,7 @@ def run_pope(args) -> int:
     from llava_vitsplit.eval.answer_files import answer_texts, read_questions
     from llava_vitsplit.eval.pope import read_pope_annotations, score_pope
 
+    _check_outputs(args, args.question_file)
     questions = read_questions(
         args.question_file, required_fields=("question_id", "image", "text", "category")
     )
@@ -79,6 +90,7 @@ def run_vqav2(args) -> int:
 
     if not args.output_file and not args.annotation_file:
         raise SystemExit("score-vqav2: give --output-file (submission) and/or --annotation-file (accuracy)")
+    _check_outputs(args, args.question_file, args.annotation_file)
     answers = answer_texts(args.result_file)
     metrics = {}
     if args.output_file:
@@ -103,6 +115,7 @@ def run_mmbench(args) -> int:
     from llava_vitsplit.eval.answer_files import answer_texts
     from llava_vitsplit.eval.mmbench import read_mmbench_table, score_mmbench, write_mmbench_submission
 
+    _check_outputs(args, args.question_file)
     table = read_mmbench_table(args.question_file)
     answers = {int(index): text for index, text in answer_texts(args.result_file).items()}
     metrics = {}

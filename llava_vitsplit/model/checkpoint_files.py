@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+
+from llava_vitsplit.safe_files import PICKLE_SUFFIXES, read_pickled_weights, read_safetensors
 
 # Single files and sharded indices, in the order transformers and LLaVA write them.
 _SINGLE = ("model.safetensors", "pytorch_model.bin")
 _INDICES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 
 
 def read_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -26,16 +26,10 @@ def read_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
-        return load_file(path)
+        return read_safetensors(path)
     if path.suffix not in PICKLE_SUFFIXES:
         raise ValueError(f"{path}: unknown weights format (expected .safetensors or one of {PICKLE_SUFFIXES})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # the unpickler refuses code objects with an UnpicklingError (or worse)
-        raise ValueError(f"{path} is not a plain tensor checkpoint that loads with weights_only=True: {error}") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a flat dict of tensors (a state dict)")
-    return state
+    return read_pickled_weights(path)
 
 
 def checkpoint_files(folder: str | os.PathLike) -> list[Path]:

@@ -25,6 +25,7 @@ from transformers.models.llava.modeling_llava import (
     LlavaPreTrainedModel,
 )
 
+from llava_vitsplit.safe_files import check_weights_folder, named_pickle_errors
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
 
 from .configuration import LlavaViTSplitConfig
@@ -136,10 +137,15 @@ class LlavaViTSplitForConditionalGeneration(LlavaViTSplitPreTrainedModel, LlavaF
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' ``from_pretrained``, but strict: a missing, unexpected or mis-shaped tensor
-        is an error that names it, never a silently re-initialised weight."""
+        is an error that names it, never a silently re-initialised weight; a truncated weights file
+        or a refused pickle is named too (``llava_vitsplit.safe_files``)."""
         wants_info = kwargs.pop("output_loading_info", False)
         kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below, with both shapes
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        check_weights_folder(pretrained_model_name_or_path)  # a truncated file is named, not a bare safetensors error
+        with named_pickle_errors(pretrained_model_name_or_path):
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+            )
         problems = {
             "missing": sorted(info.get("missing_keys") or ()),
             "unexpected": sorted(info.get("unexpected_keys") or ()),

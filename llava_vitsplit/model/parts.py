@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer
 
+from llava_vitsplit.safe_files import check_weights_folder, named_pickle_errors
 from llava_vitsplit.split import adapt_backbone, load_backbone
 
 from .configuration import (
@@ -68,10 +69,20 @@ def build_from_parts(
     image_token_id = prepare_tokenizer(tokenizer)
     image_processor = _image_processor(vision_tower_path, image_size)
 
-    tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
+    for folder in (llm_path, vision_tower_path):
+        check_weights_folder(folder)
+    with named_pickle_errors(vision_tower_path):
+        tower = load_backbone(vision_tower_path, dtype=dtype, attn_implementation=attention)
     tower.requires_grad_(False).eval()
     adapter = adapt_backbone(tower)
-    llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
+    if image_size is not None and image_size < adapter.patch_size:
+        raise ValueError(
+            f"image_size {image_size} is smaller than one patch of the vision tower {vision_tower_path} "
+            f"({adapter.patch_size}x{adapter.patch_size} pixels): give at least {adapter.patch_size}, "
+            f"best a multiple of {adapter.patch_size}"
+        )
+    with named_pickle_errors(llm_path):
+        llm = AutoModelForCausalLM.from_pretrained(llm_path, dtype=dtype, attn_implementation=attention)
     grow_embeddings(llm, tokenizer)
 
     processor = LlavaViTSplitProcessor(

@@ -88,6 +88,13 @@ class ViTSplitConfig:
             value = getattr(self, name)
             _require(value is None or value >= 1, name, value, "an integer >= 1 or None")
         _require(self.gate_temperature > 0, "gate_temperature", self.gate_temperature, "a float > 0")
+        if self.selection != "explicit":
+            _require(
+                self.num_prior_layers <= self.num_layers,
+                "num_prior_layers (K_p)",
+                self.num_prior_layers,
+                f"1..{self.num_layers}: the backbone has only {self.num_layers} blocks to read the prior from",
+            )
         if self.selection == "uniform":
             _require(
                 0 <= self.prior_start_layer <= self.num_layers - self.num_prior_layers,
@@ -98,14 +105,7 @@ class ViTSplitConfig:
             uniform_layer_ids(
                 self.num_layers, self.num_prior_layers, self.prior_start_layer
             )  # raises on duplicates
-        elif self.selection == "sparse_gate":
-            _require(
-                self.num_prior_layers <= self.num_layers,
-                "num_prior_layers (K_p)",
-                self.num_prior_layers,
-                f"1..{self.num_layers} (num_layers) for the sparse gate",
-            )
-        else:
+        elif self.selection == "explicit":
             ids = self.prior_layer_ids
             _require(
                 ids is not None and len(ids) > 0, "prior_layer_ids", ids, "a non-empty tuple of block ids"
