@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .outputs import add_overwrite_flag, check_output_folder
+
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("checkpoint", help="checkpoint folder holding DeepSpeed's 'latest' and global_step*/")
     parser.add_argument("output_dir", help="folder to write")
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="weights' dtype (default: fp32 masters)")
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -28,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from llava_vitsplit.train.zero_export import export_zero_checkpoint
 
+    check_output_folder("output_dir", args.output_dir, (args.checkpoint,), overwrite=args.overwrite)
     folder = export_zero_checkpoint(args.checkpoint, args.output_dir, dtype=getattr(torch, args.dtype))
     print(f"exported to {folder}")
     return 0

@@ -69,8 +69,6 @@ def export_zero_checkpoint(
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if not (checkpoint / "config.json").is_file():
         raise FileNotFoundError(f"{checkpoint} holds no config.json: not a checkpoint of llava_vitsplit.train")
-    if output_dir.resolve() == checkpoint.resolve():
-        raise ValueError("write the export to another folder than the checkpoint")
     if (checkpoint / PEFT_ADAPTER_CONFIG).is_file():
         raise ValueError(
             f"{checkpoint} is a LoRA checkpoint: its adapters are already whole in adapter_model.safetensors; "

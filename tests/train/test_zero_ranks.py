@@ -205,6 +205,8 @@ def test_export_zero_consolidates_a_shards_only_checkpoint(
 
     exported = tmp_path / "exported"
     assert cli_main(["export-zero", str(checkpoint), str(exported)]) == 0
+    with pytest.raises(FileExistsError, match="already holds files"):
+        cli_main(["export-zero", str(checkpoint), str(exported)])
     plain = plain_stage1 if stage == 1 else plain_stage2
     assert_same_weights(load_file(exported / weights), load_file(plain / weights))
     if stage == 2:
@@ -224,3 +226,8 @@ def test_export_zero_sends_a_lora_checkpoint_to_merge_lora(tmp_path):
     (tmp_path / "latest").write_text("global_step2")
     with pytest.raises(ValueError, match="LoRA checkpoint.*merge-lora"):
         export_zero_checkpoint(tmp_path, tmp_path / "out")
+
+
+def test_export_zero_refuses_an_output_folder_inside_the_checkpoint(tmp_path):
+    with pytest.raises(FileExistsError, match="overlaps an input"):
+        cli_main(["export-zero", str(tmp_path), str(tmp_path / "exported")])
