@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "heldout-check",
         help="score a trained model on the held-out scene questions (accuracy per type vs chance)",
-        description="Answer every question of heldout.json (made by make-sample-data) with greedy decoding "
+        description="Answer every question of heldout.json (made by make-scenes) with greedy decoding "
         "and print the accuracy per question type next to chance and the majority answer. Predictions and "
         "scores are written to --output.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from llava_vitsplit.data.scene_dataset import HELDOUT_FILE, load_heldout
-    from llava_vitsplit.data.scene_scoring import format_score_table, score_predictions
     from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor
-    from llava_vitsplit.train.heldout import answer_questions
+    from llava_vitsplit.quickstart.heldout import answer_questions
+    from llava_vitsplit.quickstart.scene_dataset import HELDOUT_FILE, load_heldout
+    from llava_vitsplit.quickstart.scene_scoring import format_score_table, score_predictions
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise SystemExit("--batch-size and --max-new-tokens must be positive")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-IMAGE_TOKEN = "<image>"
+from llava_vitsplit.constants import IMAGE_TOKEN
 
 USER = "user"
 ASSISTANT = "assistant"
@@ -128,7 +128,7 @@ class ConversationTemplate:
         if len(turns) > 2:
             raise ValueError(f"template 'plain' takes one image and one caption, got {len(turns)} turns")
         if IMAGE_TOKEN not in turns[0].text:
-            raise ValueError("template 'plain' needs an <image> in the first turn (stage 1 is image captioning)")
+            raise ValueError(f"template 'plain' needs an {IMAGE_TOKEN} in the first turn (stage 1 is image captioning)")
         pieces = [Segment(IMAGE_TOKEN, False)]
         if len(turns) == 2:
             pieces.append(Segment(turns[1].text + "\n", True))

@@ -22,7 +22,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from .conversation import ASSISTANT, IMAGE_TOKEN, USER, ConversationTemplate, Turn, to_turns
+from llava_vitsplit.constants import IMAGE_TOKEN
+
+from .conversation import ASSISTANT, USER, ConversationTemplate, Turn, to_turns
 from .issues import SKIPPED, TRUNCATED, DataIssue, DataIssueLog
 from .tokenize import tokenize_conversation
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CONFIG_FILES = (
@@ -65,13 +65,10 @@ def model_fingerprint(folder: str | os.PathLike) -> str:
 
 
 def settings_record(settings) -> dict:
-    """Generation settings as a JSON-able dict (a dataclass, a GenerationConfig, or a dict)."""
-    if is_dataclass(settings):
-        values = asdict(settings)
-    elif hasattr(settings, "to_diff_dict"):
-        values = settings.to_diff_dict()
-    else:
-        values = dict(settings)
+    """Generation settings (a transformers ``GenerationConfig``, or a dict) as a JSON-able dict. The
+    transformers version is left out: an upgrade does not make earlier answers "other settings"."""
+    values = settings.to_diff_dict() if hasattr(settings, "to_diff_dict") else dict(settings)
+    values.pop("transformers_version", None)
     return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
 
 

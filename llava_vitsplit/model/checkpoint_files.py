@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -59,29 +58,14 @@ def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def check_state_dict(
-    expected: dict[str, torch.Size], found: dict[str, torch.Tensor], source: str, ignore: Iterable[str] = ()
-) -> None:
-    """Raise naming what is missing, unexpected or of the wrong shape in ``found`` (loaded from ``source``)."""
-    ignore = set(ignore)
-    missing = sorted(set(expected) - set(found) - ignore)
-    unexpected = sorted(set(found) - set(expected))
-    mismatched = [
-        f"{key}: checkpoint {tuple(found[key].shape)} vs model {tuple(expected[key])}"
-        for key in sorted(set(expected) & set(found))
-        if tuple(found[key].shape) != tuple(expected[key])
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {len(missing)} tensor(s): {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {len(unexpected)} tensor(s): {_listing(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatch: {_listing(mismatched)}")
-    if problems:
-        raise ValueError(f"{source} does not fit the model: " + "; ".join(problems))
-
-
-def _listing(items: list[str], limit: int = 12) -> str:
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown}, ... ({len(items) - limit} more)"
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when there is no such file; a bad file names itself."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data

@@ -25,8 +25,10 @@ from transformers.models.llava.modeling_llava import (
     LlavaPreTrainedModel,
 )
 
+from llava_vitsplit.constants import IMAGE_TOKEN
 from llava_vitsplit.safe_files import check_weights_folder, named_pickle_errors
 from llava_vitsplit.split import DeformableConv3x3, adapt_backbone, frozen_hidden_states
+from llava_vitsplit.state_dicts import raise_if_unfit, shape_mismatch
 
 from .configuration import LlavaViTSplitConfig
 from .projectors import build_projector
@@ -113,7 +115,7 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
             if count:
                 raise ValueError(
                     f"input_ids hold {count} image tokens (id {self.config.image_token_id}) but no pixel_values "
-                    "were given; pass the images or drop the <image> placeholders"
+                    f"were given; pass the images or drop the {IMAGE_TOKEN} placeholders"
                 )
         return super().forward(
             input_ids=input_ids, pixel_values=pixel_values, cache=cache, mm_encoder_outputs=mm_encoder_outputs, **kwargs
@@ -146,19 +148,16 @@ class LlavaViTSplitForConditionalGeneration(LlavaViTSplitPreTrainedModel, LlavaF
             model, info = super().from_pretrained(
                 pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
             )
+        # transformers' own loading report, raised as one error
         problems = {
             "missing": sorted(info.get("missing_keys") or ()),
             "unexpected": sorted(info.get("unexpected_keys") or ()),
             "shape mismatch": [
-                f"{key}: checkpoint {tuple(found)} vs model {tuple(wanted)}"
-                for key, found, wanted in sorted(info.get("mismatched_keys") or ())
+                shape_mismatch(key, found, wanted) for key, found, wanted in sorted(info.get("mismatched_keys") or ())
             ],
             "errors": list(info.get("error_msgs") or ()),
         }
-        problems = {kind: items for kind, items in problems.items() if items}
-        if problems:
-            details = "; ".join(f"{kind}: {', '.join(items[:12])}" for kind, items in problems.items())
-            raise ValueError(f"checkpoint {pretrained_model_name_or_path} does not fit {cls.__name__}: {details}")
+        raise_if_unfit(f"checkpoint {pretrained_model_name_or_path}", cls.__name__, problems)
         return (model, info) if wants_info else model
 
     @classmethod

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
+from llava_vitsplit.constants import IMAGE_TOKEN
 from llava_vitsplit.data.conversation import (
     ASSISTANT,
-    IMAGE_TOKEN,
     USER,
     ConversationTemplate,
     Turn,
@@ -32,7 +32,6 @@ from llava_vitsplit.data.conversation import (
 )
 
 from .errors import ChatInputError
-from .generation_settings import GenerationSettings
 from .image_input import UserImage
 
 logger = logging.getLogger(__name__)
@@ -152,7 +151,7 @@ class ChatEngine:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def reply(self, conversation: Conversation, question: str, settings: GenerationSettings) -> Iterator[str]:
+    def reply(self, conversation: Conversation, question: str, settings: GenerationConfig) -> Iterator[str]:
         """Stream the answer to `question` (the reply so far, growing); record both turns at the end.
 
         A reply cut short by the caller is recorded as far as it went, so what the user saw and
@@ -161,7 +160,10 @@ class ChatEngine:
         question = clean_question(question)
         inputs, room = self.prepare_inputs(conversation, question)
         reply = ""
-        pieces = self._generate(inputs, settings.generate_kwargs(min(settings.max_new_tokens, room)))
+        # the room left in the context caps the reply (a generate argument wins over the config)
+        pieces = self._generate(
+            inputs, {"generation_config": settings, "max_new_tokens": min(settings.max_new_tokens, room)}
+        )
         keep = False
         try:
             for piece in pieces:
@@ -176,7 +178,7 @@ class ChatEngine:
             if keep:
                 conversation.turns += [Turn(USER, question), Turn(ASSISTANT, reply.strip())]
 
-    def regenerate(self, conversation: Conversation, settings: GenerationSettings) -> Iterator[str]:
+    def regenerate(self, conversation: Conversation, settings: GenerationConfig) -> Iterator[str]:
         """Answer the last question again (sampling gives a new answer when temperature > 0)."""
         question = conversation.last_question
         if question is None:

@@ -13,9 +13,11 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from transformers import GenerationConfig
+
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
-from .generation_settings import GenerationSettings
+from .generation_settings import chat_generation_config
 from .image_input import UserImage, read_image
 from .options import add_chat_arguments, load_engine
 
@@ -33,7 +35,7 @@ def _announce(image: UserImage, out: TextIO) -> None:
 def chat_loop(
     engine: ChatEngine,
     image: UserImage,
-    settings: GenerationSettings,
+    settings: GenerationConfig,
     *,
     read_line: Callable[[str], str] = input,
     out: TextIO | None = None,
@@ -66,7 +68,7 @@ def chat_loop(
         answers += _answer(engine, conversation, line, settings, out)
 
 
-def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationSettings,
+def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationConfig,
             out: TextIO) -> int:
     shown = ""
     replies = engine.reply(conversation, question, settings)
@@ -95,7 +97,7 @@ def _answer(engine: ChatEngine, conversation: Conversation, question: str, setti
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
+        settings = chat_generation_config(args.temperature, args.top_p, args.max_new_tokens)
         image = read_image(args.image_file)
     except ChatInputError as error:
         raise SystemExit(f"llava-vitsplit chat: {error}") from None

@@ -12,25 +12,31 @@ from pathlib import Path
 
 from llava_vitsplit.data.conversation import TEMPLATES
 
-from .generation_settings import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+# LLaVA's demo defaults for a chat reply (`generation_settings.chat_generation_config`).
+DEFAULT_TEMPERATURE = 0.2
+DEFAULT_TOP_P = 0.7
+DEFAULT_MAX_NEW_TOKENS = 512
 
-# Where `scripts/finetune.sh` (the CPU quick start) writes its stage-2 model; it honours the same
-# DEMO_CHECKPOINTS variable.
-QUICKSTART_CHECKPOINT = Path("demo-finetune")
+# Where `scripts/finetune.sh` (the CPU quick start) writes its stage-2 model, under the same
+# QUICKSTART_CHECKPOINTS folder; DEMO_CHECKPOINTS and demo-finetune are the names before the rename.
+QUICKSTART_CHECKPOINT = Path("quickstart-finetune")
+FORMER_QUICKSTART_CHECKPOINT = Path("demo-finetune")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def quickstart_checkpoint() -> Path:
     """The quick start's trained model: relative to the working directory, else to the repository."""
-    checkpoints = Path(os.environ.get("DEMO_CHECKPOINTS", "playground/checkpoints"))
+    default = os.environ.get("DEMO_CHECKPOINTS", "playground/checkpoints")
+    checkpoints = Path(os.environ.get("QUICKSTART_CHECKPOINTS", default))
     folder = checkpoints / QUICKSTART_CHECKPOINT
-    candidates = [folder] if folder.is_absolute() else [Path.cwd() / folder, REPO_ROOT / folder]
+    roots = [checkpoints] if checkpoints.is_absolute() else [Path.cwd() / checkpoints, REPO_ROOT / checkpoints]
+    candidates = [root / name for root in roots for name in (QUICKSTART_CHECKPOINT, FORMER_QUICKSTART_CHECKPOINT)]
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return candidate
     raise SystemExit(
         f"No --model-path given, and the quick start's model is not at {folder} (looked in "
-        f"{', '.join(str(c.parent) for c in candidates)}).\n"
+        f"{', '.join(str(root) for root in roots)}).\n"
         "Train it on the CPU with `bash scripts/quickstart.sh` (or scripts/pretrain.sh, then scripts/finetune.sh), "
         "or pass --model-path FOLDER (and --model-base BASE for LoRA or projector-only folders)."
     )
@@ -38,7 +44,7 @@ def quickstart_checkpoint() -> Path:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-path", default=None,
-                        help="trained model folder (default: the quick start's playground/checkpoints/demo-finetune)")
+                        help="trained model folder (default: the quick start's playground/checkpoints/quickstart-finetune)")
     parser.add_argument("--model-base", default=None,
                         help="base LLM folder, for LoRA or projector-only --model-path folders (as in LLaVA)")
     parser.add_argument("--conv-mode", default="v1", choices=sorted(TEMPLATES),

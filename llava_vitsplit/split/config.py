@@ -12,6 +12,8 @@ Paper symbols (ViT-Split, section 3.2): a frozen ViT with ``L`` blocks yields hi
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,6 +127,29 @@ class ViTSplitConfig:
             raise ValueError(
                 f"prior_layer_ids is only used with selection='explicit', got selection={self.selection!r}"
             )
+
+    def to_dict(self, exclude: Iterable[str] = ()) -> dict:
+        """The fields as JSON values (tuples become lists), without those named in ``exclude``."""
+        data = {name: value for name, value in dataclasses.asdict(self).items() if name not in set(exclude)}
+        if data.get("prior_layer_ids") is not None:
+            data["prior_layer_ids"] = list(data["prior_layer_ids"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], **fields) -> ViTSplitConfig:
+        """The config of ``to_dict``'s output (JSON lists back to tuples); ``fields`` adds fields not in
+        ``data`` (e.g. ``num_layers``/``hidden_size`` read off a tower). Unknown or doubled names are errors."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ViT-Split field(s) {unknown}; known: {sorted(known)}")
+        doubled = sorted(set(data) & set(fields))
+        if doubled:
+            raise ValueError(f"ViT-Split field(s) {doubled} are set twice (they are read off the backbone)")
+        data = {**data, **fields}
+        if data.get("prior_layer_ids") is not None:
+            data["prior_layer_ids"] = tuple(data["prior_layer_ids"])
+        return cls(**data)
 
     @property
     def resolved_split_point(self) -> int:

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 import transformers
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.data.conversation import TEMPLATES
-
-PROJECTOR_TYPES = ("vitsplit", "mlp2x_gelu", "linear")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from llava_vitsplit.constants import PROJECTOR_MODULE
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, projector_io
 
 from .arguments import ModelArguments, TrainingArguments
@@ -23,7 +24,6 @@ from .arguments import ModelArguments, TrainingArguments
 logger = logging.getLogger(__name__)
 
 BUILD_SPEC_FILE = "llava_vitsplit_build.json"
-PROJECTOR_MODULE = "multi_modal_projector"
 VITSPLIT_FLAGS = "--vitsplit_num_task_layers (K_t), --vitsplit_num_prior_layers (K_p), --vitsplit_prior_start_layer (b)"
 
 

@@ -133,6 +133,6 @@ def report_data_issues(issues_dir: Path, summary_path: Path) -> None:
         logger.info("data report: %s", message)
 
 
-def main() -> int:
-    run(sys.argv[1:])
+def main(argv: list[str] | None = None) -> int:
+    run(sys.argv[1:] if argv is None else argv)
     return 0

@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 from llava_vitsplit.eval.inference import (
-    GenerationSettings,
     VisualQuestionAnswerer,
     cut_at_stop_strings,
     parse_dtype,
 )
 from llava_vitsplit.eval.lmms_model import settings_from_gen_kwargs
+from llava_vitsplit.model.generation import decoding_config
 
 from .tiny_checkpoint import VICUNA_SYSTEM
 
@@ -47,7 +47,7 @@ def test_prompt_is_llava_v1_with_the_image_first(answerer):
 
 
 def test_batched_generation_equals_one_at_a_time(answerer, images):
-    settings = GenerationSettings(max_new_tokens=6)
+    settings = decoding_config(max_new_tokens=6)
     batched = answerer.generate(QUESTIONS, images, settings)
     alone = [answerer.generate([question], [row], settings)[0] for question, row in zip(QUESTIONS, images)]
     assert batched == alone
@@ -55,7 +55,7 @@ def test_batched_generation_equals_one_at_a_time(answerer, images):
 
 
 def test_text_only_question(answerer):
-    (reply,) = answerer.generate(["How many dogs are there?"], [[]], GenerationSettings(max_new_tokens=4))
+    (reply,) = answerer.generate(["How many dogs are there?"], [[]], decoding_config(max_new_tokens=4))
     assert isinstance(reply, str)
 
 
@@ -105,16 +105,16 @@ def test_generation_settings_from_lmms_eval_kwargs():
     greedy = settings_from_gen_kwargs(
         {"max_new_tokens": 16, "temperature": 0, "top_p": 1.0, "num_beams": 1, "do_sample": False}
     )
-    assert (greedy.do_sample, greedy.max_new_tokens, greedy.until) == (False, 16, ())
+    assert (greedy.do_sample, greedy.max_new_tokens, greedy.stop_strings) == (False, 16, None)
     assert not settings_from_gen_kwargs({"temperature": 0.7, "do_sample": False}).do_sample
     assert settings_from_gen_kwargs({"temperature": 0.7}).temperature == 0.7
     assert settings_from_gen_kwargs({"do_sample": True}).temperature == 1.0
-    assert settings_from_gen_kwargs({"until": "ASSISTANT:"}).until == ("ASSISTANT:",)
+    assert settings_from_gen_kwargs({"until": "ASSISTANT:"}).stop_strings == ["ASSISTANT:"]
     assert settings_from_gen_kwargs({}).max_new_tokens == 1024
     with pytest.raises(ValueError, match="unsupported generation kwargs \\['repetition_penalty'\\]"):
         settings_from_gen_kwargs({"repetition_penalty": 1.1})
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
-        GenerationSettings(max_new_tokens=0)
+        decoding_config(max_new_tokens=0)
 
 
 def test_parse_dtype():

@@ -6,10 +6,10 @@ import torch
 from llava_vitsplit.data.conversation import ASSISTANT, IMAGE_TOKEN, USER
 from llava_vitsplit.serve.chat_session import ChatEngine, Conversation, clean_question, model_name_from_path
 from llava_vitsplit.serve.errors import ChatInputError
-from llava_vitsplit.serve.generation_settings import GenerationSettings
+from llava_vitsplit.serve.generation_settings import chat_generation_config
 from llava_vitsplit.serve.image_input import read_image
 
-GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
+GREEDY = chat_generation_config(temperature=0, max_new_tokens=8)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_prompt_over_the_context_is_refused_and_the_room_caps_the_reply(engine
     asked = []
     original = engine.model.generate
     monkeypatch.setattr(engine.model, "generate", lambda **kwargs: asked.append(kwargs["max_new_tokens"]) or original(**kwargs))
-    list(engine.reply(conversation, question, GenerationSettings(0, 1, 500)))
+    list(engine.reply(conversation, question, chat_generation_config(0, 1, 500)))
     assert asked == [room]
 
 
@@ -81,7 +81,7 @@ def test_stopping_early_keeps_the_partial_answer_and_stops_generation(engine, co
         return output
 
     monkeypatch.setattr(engine.model, "generate", counting_generate)
-    replies = engine.reply(conversation, "Describe it.", GenerationSettings(0, 1, 200))
+    replies = engine.reply(conversation, "Describe it.", chat_generation_config(0, 1, 200))
     shown = next(replies)
     replies.close()
     assert generated_lengths and generated_lengths[0] < 200, "generation should stop when the reader stops"
@@ -115,7 +115,7 @@ def test_regenerate_replaces_the_last_answer(engine, conversation):
         list(engine.regenerate(conversation, GREEDY))
     list(engine.reply(conversation, "What animal is this?", GREEDY))
     torch.manual_seed(1)
-    again = list(engine.regenerate(conversation, GenerationSettings(temperature=1.0, top_p=1.0, max_new_tokens=8)))[-1]
+    again = list(engine.regenerate(conversation, chat_generation_config(temperature=1.0, top_p=1.0, max_new_tokens=8)))[-1]
     assert len(conversation.turns) == 2 and conversation.turns[1].text == again
 
 
@@ -131,7 +131,7 @@ def test_a_new_image_starts_over(engine, conversation, example_photos):
 )
 def test_bad_generation_settings_are_messages(settings, message):
     with pytest.raises(ChatInputError, match=message):
-        GenerationSettings(**settings)
+        chat_generation_config(**settings)
 
 
 def test_engine_loads_on_cpu_in_fp32_with_the_context_of_the_llm(engine, tiny_checkpoint):

@@ -5,10 +5,10 @@ import pytest
 
 from llava_vitsplit.cli import main
 from llava_vitsplit.serve.cli_chat import ASSISTANT_PREFIX, USER_PROMPT, chat_loop
-from llava_vitsplit.serve.generation_settings import GenerationSettings
+from llava_vitsplit.serve.generation_settings import chat_generation_config
 from llava_vitsplit.serve.image_input import read_image
 
-GREEDY = GenerationSettings(temperature=0, max_new_tokens=6)
+GREEDY = chat_generation_config(temperature=0, max_new_tokens=6)
 
 
 def scripted(lines):
