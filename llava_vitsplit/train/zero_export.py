@@ -27,20 +27,15 @@ from llava_vitsplit.model import (
     LlavaViTSplitProcessor,
     projector_io,
 )
+from llava_vitsplit.model.checkpoint_format import CheckpointFormat, detect_checkpoint
 
 logger = logging.getLogger(__name__)
 
 DEEPSPEED_LATEST = "latest"  # DeepSpeed's pointer to the tag folder (global_stepN) of the newest save
-PEFT_ADAPTER_CONFIG = "adapter_config.json"  # PEFT writes it beside every LoRA checkpoint
 
 
 def consolidated_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     """The fp32 weights of a ZeRO-2/3 checkpoint, merged from every rank's shard by DeepSpeed."""
-    checkpoint = Path(checkpoint)
-    if not (checkpoint / DEEPSPEED_LATEST).is_file():
-        raise FileNotFoundError(
-            f"{checkpoint} holds no DeepSpeed '{DEEPSPEED_LATEST}' file: not a checkpoint saved with --deepspeed"
-        )
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     return get_fp32_state_dict_from_zero_checkpoint(str(checkpoint))
@@ -67,9 +62,11 @@ def export_zero_checkpoint(
 ) -> Path:
     """Write the model (or, for stage 1, the projector) of a ZeRO checkpoint folder into `output_dir`."""
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
-    if not (checkpoint / "config.json").is_file():
-        raise FileNotFoundError(f"{checkpoint} holds no config.json: not a checkpoint of llava_vitsplit.train")
-    if (checkpoint / PEFT_ADAPTER_CONFIG).is_file():
+    if not (checkpoint / DEEPSPEED_LATEST).is_file():
+        raise FileNotFoundError(
+            f"{checkpoint} holds no DeepSpeed '{DEEPSPEED_LATEST}' file: not a checkpoint saved with --deepspeed"
+        )
+    if detect_checkpoint(checkpoint).format == CheckpointFormat.LORA:
         raise ValueError(
             f"{checkpoint} is a LoRA checkpoint: its adapters are already whole in adapter_model.safetensors; "
             "merge them with `llava-vitsplit merge-lora`"

@@ -215,7 +215,7 @@ def test_export_zero_consolidates_a_shards_only_checkpoint(
 
 
 def test_export_zero_names_a_folder_without_deepspeed_shards(tmp_path):
-    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "config.json").write_text('{"model_type": "llava_vitsplit"}')
     with pytest.raises(FileNotFoundError, match="no DeepSpeed 'latest' file"):
         export_zero_checkpoint(tmp_path, tmp_path / "out")
 
