@@ -37,6 +37,7 @@ from llava_vitsplit.checkpoints import TRAINER_STATE, latest_complete_checkpoint
 from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .datasets import DenseDataset, load_dataset
+from .distributed_setup import accelerator_options, fill_deepspeed_config
 from .inference import InferenceConfig
 from .model import trunk_options
 from .recipes import SCHEDULES, get_recipe
@@ -305,6 +306,7 @@ class DenseTrainer:
                 automatic_checkpoint_naming=True,
                 total_limit=config.keep_checkpoints,
             ),
+            **accelerator_options(),
         )
         set_seed(config.seed)
         self.per_device = self._per_device_batch()
@@ -341,10 +343,10 @@ class DenseTrainer:
         self.scheduler = build_scheduler(
             optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
         )
-        deepspeed = accelerator.state.deepspeed_plugin
-        if deepspeed is not None:  # our loop, not the YAML, sets batch and accumulation
-            deepspeed.deepspeed_config["train_micro_batch_size_per_gpu"] = self.per_device
-            deepspeed.deepspeed_config["gradient_accumulation_steps"] = config.grad_accum
+        # Our loop, not the YAML, sets batch, accumulation and clipping.
+        fill_deepspeed_config(
+            accelerator, per_device=self.per_device, grad_accum=config.grad_accum, max_grad_norm=config.max_grad_norm
+        )
         self.part, self.optimizer = accelerator.prepare(part, optimizer)
         # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
         accelerator.register_for_checkpointing(self.scheduler)
