@@ -7,15 +7,29 @@ from torch import nn
 from torchvision.ops import DeformConv2d, deform_conv2d
 
 
+class OffsetConv2d(nn.Conv2d):
+    """The 3x3 conv that predicts DCNv1's sampling offsets (x, y for each of the 9 taps).
+
+    Its ``reset_parameters`` zeroes it, so a fresh deformable conv samples the plain 3x3 grid; the
+    hook is what ``torch.nn.Conv2d`` calls on construction and what transformers' ``init_weights``
+    calls on a model materialised from the meta device.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, 2 * 3 * 3, kernel_size=3, padding=1)
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        nn.init.zeros_(self.bias)
+
+
 class DeformableConv3x3(nn.Module):
     """DCNv1: a plain 3x3 conv predicts 18 offsets (x, y for 9 taps), a bias-free 3x3 deformable conv
     samples there. Offsets start at zero, so at initialisation this is exactly a plain 3x3 conv."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.offset = nn.Conv2d(channels, 2 * 3 * 3, kernel_size=3, padding=1)
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
+        self.offset = OffsetConv2d(channels)
         self.conv = DeformConv2d(channels, channels, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
