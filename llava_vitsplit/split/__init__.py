@@ -7,6 +7,7 @@ heads are both built on it.
 from .backbones import BACKBONES, BackboneAdapter, adapt_backbone, build_backbone, load_backbone
 from .config import ViTSplitConfig
 from .convs import ConvFusion, DeformableConv3x3
+from .deform_conv import DeformConv2d, deform_conv2d
 from .heads import ViTSplitHeads
 from .presets import PRESETS, ViTSplitPreset, get_preset, list_presets
 from .selection import SparseLayerGate, uniform_layer_ids
@@ -18,6 +19,7 @@ __all__ = [
     "PRESETS",
     "BackboneAdapter",
     "ConvFusion",
+    "DeformConv2d",
     "DeformableConv3x3",
     "FrozenTrunk",
     "SparseLayerGate",
@@ -28,6 +30,7 @@ __all__ = [
     "adapt_backbone",
     "build_backbone",
     "config_for_backbone",
+    "deform_conv2d",
     "frozen_hidden_states",
     "get_preset",
     "list_presets",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.ops import DeformConv2d, deform_conv2d
+
+from .deform_conv import DeformConv2d
 
 
 class OffsetConv2d(nn.Conv2d):
@@ -33,16 +34,7 @@ class DeformableConv3x3(nn.Module):
         self.conv = DeformConv2d(channels, channels, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        offset = self.offset(x)
-        if x.dtype in (torch.float32, torch.float64) and not torch.is_autocast_enabled(x.device.type):
-            return self.conv(x, offset)
-        # torchvision's deformable kernels have no bfloat16 (nor CPU float16): sample in float32,
-        # so bf16 weights and bf16 autocast (the CPU quick start, DeepSpeed bf16) both work.
-        with torch.autocast(x.device.type, enabled=False):
-            out = deform_conv2d(
-                x.float(), offset.float(), self.conv.weight.float(), padding=self.conv.padding
-            )
-        return out.to(x.dtype)
+        return self.conv(x, self.offset(x))
 
 
 class ConvFusion(nn.Sequential):
