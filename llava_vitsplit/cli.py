@@ -13,15 +13,17 @@ import sys
 COMMAND_MODULES = (
     "llava_vitsplit.commands.presets",
     "llava_vitsplit.commands.params",
-    "llava_vitsplit.commands.make_sample_data",
+    "llava_vitsplit.commands.make_scenes",
     "llava_vitsplit.commands.eval",
-    "llava_vitsplit.commands.fetch_demo_weights",
+    "llava_vitsplit.commands.fetch_quickstart_weights",
     "llava_vitsplit.commands.demo",
     "llava_vitsplit.commands.chat",
+    "llava_vitsplit.commands.serve",
     "llava_vitsplit.commands.convert",
     "llava_vitsplit.commands.dense",
     "llava_vitsplit.commands.merge_lora",
     "llava_vitsplit.commands.heldout_check",
+    "llava_vitsplit.commands.train",
 )
 
 
@@ -37,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "passes_arguments_through", False):
+        args.passed_through = rest  # `train`: its own parser reads them
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return int(args.func(args) or 0)
 
 

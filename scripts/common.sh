@@ -1,9 +1,9 @@
 # Shared by pretrain.sh, finetune.sh and finetune_lora.sh (sourced, not run).
 #
 # Two recipes:
-# - no MODEL_PATH: the embedded CPU default - the real DINOv2-S/14 tower and the real SmolLM2-135M
-#   LLM (fetched once into the cache by `llava-vitsplit fetch-demo-weights`) on the generated
-#   scenes in playground/data/scenes, one process, bf16 autocast.
+# - no MODEL_PATH: the CPU quick start (RECIPE=quickstart) - the real DINOv2-S/14 tower and the real
+#   SmolLM2-135M LLM (fetched once into the cache by `llava-vitsplit fetch-quickstart-weights`) on the
+#   generated scenes in playground/data/scenes, one process, bf16 autocast.
 # - MODEL_PATH set: LLaVA-1.5-7B + ViT-Split with the authors' hyper-parameters, on GPUs through the
 #   `deepspeed` launcher.
 set -euo pipefail
@@ -15,20 +15,37 @@ if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x "$REPO_ROOT/.venv/bin/python" ]]; then PYTHON="$REPO_ROOT/.venv/bin/python"; else PYTHON=python; fi
 fi
 
-DEMO_DATA="${DEMO_DATA:-playground/data/scenes}"
-DEMO_CHECKPOINTS="${DEMO_CHECKPOINTS:-playground/checkpoints}"
+# DEMO_DATA and DEMO_CHECKPOINTS are the old names of QUICKSTART_DATA and QUICKSTART_CHECKPOINTS,
+# still read for one release.
+if [[ -n "${DEMO_DATA:-}${DEMO_CHECKPOINTS:-}" ]]; then
+    echo "note: DEMO_DATA/DEMO_CHECKPOINTS are now QUICKSTART_DATA/QUICKSTART_CHECKPOINTS" >&2
+fi
+QUICKSTART_DATA="${QUICKSTART_DATA:-${DEMO_DATA:-playground/data/scenes}}"
+QUICKSTART_CHECKPOINTS="${QUICKSTART_CHECKPOINTS:-${DEMO_CHECKPOINTS:-playground/checkpoints}}"
 
-if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=demo; fi
+if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=quickstart; fi
 
-# Paths of the converted demo weights (fetched and converted on first use, then read from the cache).
-demo_weights() {
-    "$PYTHON" -m llava_vitsplit fetch-demo-weights >&2
-    read -r DEMO_TOWER DEMO_LLM < <("$PYTHON" -c \
-        'from llava_vitsplit.quickstart.weights import fetch_demo_weights as f; w = f(); print(w.dinov2_small, w.smollm2_135m)')
+# quickstart_dir STAGE: the quick start's output folder for STAGE (pretrain, finetune, finetune-lora):
+# quickstart-STAGE, or demo-STAGE where an earlier release trained it and no quickstart-STAGE exists.
+quickstart_dir() {
+    local new="$QUICKSTART_CHECKPOINTS/quickstart-$1" old="$QUICKSTART_CHECKPOINTS/demo-$1"
+    if [[ ! -e "$new" && -e "$old" ]]; then
+        echo "note: using $old (the quick start's folders are now named quickstart-*)" >&2
+        echo "$old"
+    else
+        echo "$new"
+    fi
 }
 
-demo_data() {
-    "$PYTHON" -m llava_vitsplit make-sample-data --out "$DEMO_DATA" --quiet >&2
+# Paths of the converted quick-start weights (fetched and converted on first use, then read from the cache).
+quickstart_weights() {
+    "$PYTHON" -m llava_vitsplit fetch-quickstart-weights >&2
+    read -r QUICKSTART_TOWER QUICKSTART_LLM < <("$PYTHON" -c \
+        'from llava_vitsplit.quickstart.weights import fetch_quickstart_weights as f; w = f(); print(w.dinov2_small, w.smollm2_135m)')
+}
+
+quickstart_scenes() {
+    "$PYTHON" -m llava_vitsplit make-scenes --out "$QUICKSTART_DATA" --quiet >&2
 }
 
 # Gradient accumulation that keeps per-device batch x accumulation x GPUs = the global batch.
@@ -59,13 +76,13 @@ if [[ "$PROJECTOR" == vitsplit ]]; then
     PROJECTOR_ARGS+=(--vitsplit_preset "${VITSPLIT_PRESET:-llava-official}")
 fi
 
-# The CPU demo's projector learning rates. At its batch of 4, a rate of 1e-3 collapses the official
+# The CPU quick start's projector learning rates. At its batch of 4, a rate of 1e-3 collapses the official
 # ViT-Split projector's output tokens (a linear probe reads an object's colour off them for 36% of
 # held-out objects, off the frozen tower's features for 99%); 2e-4, with the task head (a copy of a
 # pretrained block) at 2e-5, keeps 84% (scripts/benchmarks/projector_probe.py).
-DEMO_PROJECTOR_LR=2e-4
-DEMO_TASK_HEAD_ARGS=()
-if [[ "$PROJECTOR" == vitsplit ]]; then DEMO_TASK_HEAD_ARGS=(--vitsplit_task_head_lr 2e-5); fi
+QUICKSTART_PROJECTOR_LR=2e-4
+QUICKSTART_TASK_HEAD_ARGS=()
+if [[ "$PROJECTOR" == vitsplit ]]; then QUICKSTART_TASK_HEAD_ARGS=(--vitsplit_task_head_lr 2e-5); fi
 
 require_env() {
     local name

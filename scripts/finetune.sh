@@ -20,34 +20,34 @@
 # Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
 source "$(dirname "$0")/common.sh"
 
-if [[ "$RECIPE" == demo ]]; then
-    PRETRAIN_DIR="${PRETRAIN_DIR:-$DEMO_CHECKPOINTS/demo-pretrain}"
+if [[ "$RECIPE" == quickstart ]]; then
+    PRETRAIN_DIR="${PRETRAIN_DIR:-$(quickstart_dir pretrain)}"
     if [[ ! -f "$PRETRAIN_DIR/mm_projector.safetensors" ]]; then
         echo "no stage-1 projector in $PRETRAIN_DIR: run scripts/pretrain.sh first" >&2
         exit 2
     fi
-    demo_weights
-    demo_data
+    quickstart_weights
+    quickstart_scenes
     exec "$PYTHON" -m llava_vitsplit.train \
-        --model_name_or_path "$DEMO_LLM" \
-        --vision_tower "$DEMO_TOWER" \
+        --model_name_or_path "$QUICKSTART_LLM" \
+        --vision_tower "$QUICKSTART_TOWER" \
         --version v1 \
-        --data_path "$DEMO_DATA/finetune.json" \
-        --image_folder "$DEMO_DATA" \
+        --data_path "$QUICKSTART_DATA/finetune.json" \
+        --image_folder "$QUICKSTART_DATA" \
         "${PROJECTOR_ARGS[@]}" \
         --image_size 112 \
         --pretrain_mm_mlp_adapter "$PRETRAIN_DIR/mm_projector.safetensors" \
         --image_aspect_ratio pad \
         --group_by_modality_length True \
-        --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-finetune}" \
+        --output_dir "${OUTPUT_DIR:-$(quickstart_dir finetune)}" \
         --use_cpu True \
         --bf16 True \
         --num_train_epochs 3 \
         --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
         --learning_rate 2e-4 \
-        --mm_projector_lr "$DEMO_PROJECTOR_LR" \
-        "${DEMO_TASK_HEAD_ARGS[@]}" \
+        --mm_projector_lr "$QUICKSTART_PROJECTOR_LR" \
+        "${QUICKSTART_TASK_HEAD_ARGS[@]}" \
         --weight_decay 0. \
         --warmup_ratio 0.03 \
         --lr_scheduler_type cosine \

@@ -18,26 +18,26 @@
 # Any argument is passed on to `python -m llava_vitsplit.train` (and wins over the defaults).
 source "$(dirname "$0")/common.sh"
 
-if [[ "$RECIPE" == demo ]]; then
-    demo_weights
-    demo_data
+if [[ "$RECIPE" == quickstart ]]; then
+    quickstart_weights
+    quickstart_scenes
     exec "$PYTHON" -m llava_vitsplit.train \
-        --model_name_or_path "$DEMO_LLM" \
-        --vision_tower "$DEMO_TOWER" \
+        --model_name_or_path "$QUICKSTART_LLM" \
+        --vision_tower "$QUICKSTART_TOWER" \
         --version plain \
-        --data_path "$DEMO_DATA/pretrain.json" \
-        --image_folder "$DEMO_DATA" \
+        --data_path "$QUICKSTART_DATA/pretrain.json" \
+        --image_folder "$QUICKSTART_DATA" \
         "${PROJECTOR_ARGS[@]}" \
         --image_size 112 \
         --tune_mm_mlp_adapter True \
-        --output_dir "${OUTPUT_DIR:-$DEMO_CHECKPOINTS/demo-pretrain}" \
+        --output_dir "${OUTPUT_DIR:-$(quickstart_dir pretrain)}" \
         --use_cpu True \
         --bf16 True \
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \
         --gradient_accumulation_steps 1 \
-        --learning_rate "$DEMO_PROJECTOR_LR" \
-        "${DEMO_TASK_HEAD_ARGS[@]}" \
+        --learning_rate "$QUICKSTART_PROJECTOR_LR" \
+        "${QUICKSTART_TASK_HEAD_ARGS[@]}" \
         --weight_decay 0. \
         --warmup_ratio 0.03 \
         --lr_scheduler_type cosine \

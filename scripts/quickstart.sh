@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CPU quick start, end to end: set up .venv (scripts/setup.sh), fetch the small real weights,
-# generate the sample scenes, train stage 1 and stage 2, then ask the trained model the held-out
+# generate the scenes, train stage 1 and stage 2, then ask the trained model the held-out
 # questions and print its accuracy per question type next to chance.
 #
 #   bash scripts/quickstart.sh
@@ -11,21 +11,21 @@
 START=$SECONDS
 if [[ -z "${PYTHON:-}" ]]; then bash "$(dirname "$0")/setup.sh"; fi
 source "$(dirname "$0")/common.sh"
-if [[ "$RECIPE" != demo ]]; then
-    echo "quickstart.sh runs the CPU demo only; unset MODEL_PATH (use pretrain.sh / finetune.sh for GPUs)" >&2
+if [[ "$RECIPE" != quickstart ]]; then
+    echo "quickstart.sh runs the CPU quick start only; unset MODEL_PATH (use pretrain.sh / finetune.sh for GPUs)" >&2
     exit 2
 fi
 
-PRETRAIN_OUT="$DEMO_CHECKPOINTS/demo-pretrain"
-FINETUNE_OUT="$DEMO_CHECKPOINTS/demo-finetune"
+PRETRAIN_OUT="$(quickstart_dir pretrain)"
+FINETUNE_OUT="$(quickstart_dir finetune)"
 if [[ "${FRESH:-0}" == 1 ]]; then rm -rf "$PRETRAIN_OUT" "$FINETUNE_OUT"; fi
 
 phase() { echo; echo "=== [$(( SECONDS - START ))s] $*"; }
 
-phase "1/5 demo weights (DINOv2-S/14, SmolLM2-135M)"
-demo_weights
-phase "2/5 sample scenes -> $DEMO_DATA"
-demo_data
+phase "1/5 quick-start weights (DINOv2-S/14, SmolLM2-135M)"
+quickstart_weights
+phase "2/5 generated scenes -> $QUICKSTART_DATA"
+quickstart_scenes
 # A finished stage leaves its llava_vitsplit_build.json; then it is not rerun.
 phase "3/5 stage 1: projector pretraining -> $PRETRAIN_OUT"
 if [[ -f "$PRETRAIN_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
@@ -34,6 +34,6 @@ phase "4/5 stage 2: instruction tuning -> $FINETUNE_OUT"
 if [[ -f "$FINETUNE_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
     OUTPUT_DIR="$FINETUNE_OUT" PRETRAIN_DIR="$PRETRAIN_OUT" bash scripts/finetune.sh; fi
 phase "5/5 held-out questions"
-"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$DEMO_DATA"
+"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$QUICKSTART_DATA" --overwrite
 echo
 echo "quick start finished in $(( SECONDS - START )) s"

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
+
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="llava/projector: the local vision tower folder (LLaVA records a Hub id, which is not read)",
     )
     parser.add_argument("--dtype", choices=DTYPES, help="weights dtype to write (default: the checkpoint's; fp32 for projector)")
-    parser.add_argument("--projector-type", choices=("vitsplit", "mlp2x_gelu", "linear"), help="projector: override")
+    parser.add_argument("--projector-type", choices=PROJECTOR_TYPES, help="projector: override")
     parser.add_argument("--vitsplit-variant", choices=("official", "paper"), help="projector: override")
     parser.add_argument(
         "--vitsplit-overrides", type=json.loads, help='projector: ViT-Split fields as JSON, e.g. \'{"num_task_layers": 2}\''

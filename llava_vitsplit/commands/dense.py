@@ -10,6 +10,8 @@ import dataclasses
 import json
 from pathlib import Path
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("dense", help="segmentation and depth heads on a frozen backbone")
@@ -188,6 +190,7 @@ def _register_eval(actions) -> None:
     parser.add_argument("--backbone-path", type=Path, help="default: the backbone the part was trained over")
     parser.add_argument("--max-images", type=int)
     parser.add_argument("--output", type=Path, help="also write the metrics as JSON here")
+    add_overwrite_flag(parser)
     parser.add_argument("--num-classes", type=int, help="folder datasets without classes.txt")
     parser.add_argument("--reduce-zero-label", action="store_true")
     parser.add_argument("--depth-scale", type=float)
@@ -206,6 +209,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from llava_vitsplit.dense.model import DenseModel
     from llava_vitsplit.dense.task import DenseTaskConfig
 
+    check_outputs({"--output": args.output}, overwrite=args.overwrite)
     accelerator = Accelerator()
     config = DenseTaskConfig.load(args.checkpoint)
     dataset_name = args.dataset or config.dataset
@@ -264,6 +268,7 @@ def _register_predict(actions) -> None:
     parser.add_argument(
         "--out", required=True, type=Path, help="PNG: the input beside each task's coloured output"
     )
+    add_overwrite_flag(parser)
     parser.add_argument(
         "--checkpoint", required=True, action="append", metavar="[NAME=]DIR",
         help="a trained part folder, repeatable (NAME defaults to seg / depth)",
@@ -312,6 +317,8 @@ def run_predict(args: argparse.Namespace) -> int:
     missing = [task for task in tasks if task not in parts]
     if missing:
         raise ValueError(f"--tasks names {missing}, but the loaded parts are {list(parts)}")
+    raw = {f"--save-raw ({task})": args.save_raw / f"{args.image.stem}_{task}.png" for task in tasks} if args.save_raw else {}
+    check_outputs({"--out": args.out, **raw}, [args.image], overwrite=args.overwrite)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = DenseModel.from_pretrained({t: parts[t] for t in tasks}, args.backbone_path, device=device)
     # One inference setting for all tasks (they share each trunk pass): the first part's, plus overrides.

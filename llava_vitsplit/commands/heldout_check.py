@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from .outputs import add_overwrite_flag, check_outputs
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "heldout-check",
         help="score a trained model on the held-out scene questions (accuracy per type vs chance)",
-        description="Answer every question of heldout.json (made by make-sample-data) with greedy decoding "
+        description="Answer every question of heldout.json (made by make-scenes) with greedy decoding "
         "and print the accuracy per question type next to chance and the majority answer. Predictions and "
         "scores are written to --output.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -21,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit")
     parser.add_argument("--output", help="JSON file for predictions and scores (default: MODEL_PATH/heldout_results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -30,14 +33,16 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from llava_vitsplit.data.scene_dataset import HELDOUT_FILE, load_heldout
-    from llava_vitsplit.data.scene_scoring import format_score_table, score_predictions
     from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor
-    from llava_vitsplit.train.heldout import answer_questions
+    from llava_vitsplit.quickstart.heldout import answer_questions
+    from llava_vitsplit.quickstart.scene_dataset import HELDOUT_FILE, load_heldout
+    from llava_vitsplit.quickstart.scene_scoring import format_score_table, score_predictions
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise SystemExit("--batch-size and --max-new-tokens must be positive")
     model_path, data = Path(args.model_path), Path(args.data)
+    output = Path(args.output) if args.output else model_path / "heldout_results.json"
+    check_outputs({"--output": output}, [data / HELDOUT_FILE], overwrite=args.overwrite)
     heldout = load_heldout(data / HELDOUT_FILE)
     model = LlavaViTSplitForConditionalGeneration.from_pretrained(model_path).eval()
     processor = LlavaViTSplitProcessor.from_pretrained(model_path)
@@ -50,7 +55,6 @@ def run(args: argparse.Namespace) -> int:
     report = score_predictions(heldout, predictions)
     print(f"{len(predictions)} held-out questions answered in {seconds:.0f} s by {model_path}")
     print(format_score_table(report))
-    output = Path(args.output) if args.output else model_path / "heldout_results.json"
     output.write_text(
         json.dumps(
             {

@@ -7,7 +7,7 @@ import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("presets", help="list the named ViT-Split presets (paper Table 10)")
+    parser = subparsers.add_parser("presets", help="list the named ViT-Split presets (paper Table 10, or the authors' release)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     parser.set_defaults(func=run)
 
@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
                 "K_p": config.num_prior_layers,
                 "b": config.prior_start_layer if config.selection == "uniform" else None,
                 "prior_blocks": list(config.prior_block_ids),
+                "source": preset.source,
                 "note": preset.note,
             }
         )
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
     for r in table:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    print("\nwhere the numbers come from ('source' in --json):")
+    for row in rows:
+        print(f"  {row['name']}: {row['source']}")
     for row in rows:
         if row["note"]:
             print(f"\n{row['name']}: {row['note']}")

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .conversation import IMAGE_TOKEN, Segment
+from llava_vitsplit.constants import IMAGE_TOKEN
+
+from .conversation import Segment
 
 IGNORE_INDEX = -100
 

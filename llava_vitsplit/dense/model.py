@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
+from llava_vitsplit.safe_files import read_safetensors
 from llava_vitsplit.split import (
     BackboneAdapter,
     FrozenTrunk,
@@ -73,7 +74,7 @@ class DenseTaskPart(nn.Module):
         path = Path(folder) / WEIGHTS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE}")
-        state = load_file(str(path))
+        state = read_safetensors(path)  # a truncated file is named as such
         expected = self.state_dict()
         missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         if missing or unexpected:

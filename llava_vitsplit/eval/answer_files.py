@@ -1,7 +1,9 @@
 """LLaVA's evaluation files: question JSONL in, answer JSONL out, sharded and resumable.
 
 Questions: one JSON object per line, `{"question_id", "image", "text", ...}`.
-Answers: one per line, `{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`.
+Answers: one per line, `{"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}`,
+plus `writer` (the model's fingerprint and the generation settings, see `provenance`): a resume
+by another writer, or a merge of several, is refused.
 
 Answer files are crash-safe: each record is written whole in one call and flushed to disk, so a
 crash leaves at most one partial last line. Reopening the file drops that line and reports the ids
@@ -20,6 +22,8 @@ import os
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from .provenance import check_one_writer, check_same_writer
 
 QUESTION_FIELDS = ("question_id", "image", "text")
 ANSWER_FIELDS = ("question_id", "prompt", "text", "answer_id", "model_id", "metadata")
@@ -80,9 +84,11 @@ def get_chunk(items: Sequence, num_chunks: int, chunk_idx: int) -> Sequence:
     return chunks[chunk_idx] if chunk_idx < len(chunks) else items[:0]
 
 
-def make_answer(question_id, prompt: str, text: str, model_id: str, metadata: dict | None = None) -> dict:
-    """An answer record in LLaVA's layout, with a fresh answer_id."""
-    return {
+def make_answer(
+    question_id, prompt: str, text: str, model_id: str, metadata: dict | None = None, writer: dict | None = None
+) -> dict:
+    """An answer record in LLaVA's layout, with a fresh answer_id (and what wrote it, when given)."""
+    record = {
         "question_id": question_id,
         "prompt": prompt,
         "text": text,
@@ -90,6 +96,9 @@ def make_answer(question_id, prompt: str, text: str, model_id: str, metadata: di
         "model_id": model_id,
         "metadata": metadata or {},
     }
+    if writer is not None:
+        record["writer"] = writer
+    return record
 
 
 def write_answer(handle, record: dict) -> None:
@@ -152,22 +161,27 @@ def answer_texts(path: str | Path) -> dict:
 
 class AnswerWriter:
     """Appends answers to a file, resuming it: on opening, a partial last line is dropped and the
-    question ids already answered are in `answered`.
+    question ids already answered are in `answered`. With `writer` (an answer's `writer` record),
+    answers already there must have been written by the same model and settings.
 
         with AnswerWriter(path) as writer:
             for question in writer.pending(chunk):
                 writer.write(make_answer(...))
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, writer: dict | None = None):
         self.path = Path(path)
+        self.writer = writer
         self.answered: set = set()
         self._handle = None
 
     def __enter__(self) -> AnswerWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            self.answered = set(read_answers(self.path, repair=True))
+            answers = read_answers(self.path, repair=True)
+            if self.writer is not None:
+                check_same_writer(self.path, answers, self.writer)
+            self.answered = set(answers)
         self._handle = open(self.path, "a", encoding="utf-8")
         return self
 
@@ -203,10 +217,13 @@ def merge_answer_files(
 ):
     """Concatenate per-chunk answer files into one. With `question_file`, answers are written in
     question order and every question must be answered. A question answered in two chunk files,
-    or a chunk file with a partial last line, is an error. Returns the number of answers."""
+    or a chunk file with a partial last line, or answers of different writers, is an error. Returns
+    the number of answers."""
     merged, source_of = {}, {}
-    for chunk_file in chunk_files:
-        for question_id, record in read_answers(chunk_file).items():
+    answers_by_file = [(chunk_file, read_answers(chunk_file)) for chunk_file in chunk_files]
+    check_one_writer(answers_by_file)
+    for chunk_file, answers in answers_by_file:
+        for question_id, record in answers.items():
             if question_id in merged:
                 raise EvalFileError(
                     f"question_id {question_id!r} is answered in both {source_of[question_id]} and {chunk_file}"

@@ -5,8 +5,9 @@ A question (LLaVA's `text` field, or an lmms-eval context) becomes a prompt as L
 holds it), one user turn of the conversation template, and the assistant's turn left open. The
 processor expands each `<image>` to the model's image tokens.
 
-Generation is the model package's batched `generate_answers` (left padding); answers are then cut
-at the caller's stop strings. Log-likelihoods pad on the right instead: a plain forward pass
+Generation is the model package's batched `generate_answers` (left padding) under a transformers
+`GenerationConfig` (`llava_vitsplit.model.generation.decoding_config`); answers are then cut at its
+stop strings. Log-likelihoods pad on the right instead: a plain forward pass
 numbers positions from 0 whatever the mask, which is right for the real tokens only when the
 padding comes after them.
 """
@@ -14,52 +15,20 @@ padding comes after them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
+from transformers import GenerationConfig
 
-from llava_vitsplit.data.conversation import IMAGE_TOKEN, get_template
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.data.conversation import get_template
+from llava_vitsplit.model.generation import decoding_config
 from llava_vitsplit.model.inference import generate_answers
 
 DEFAULT_CONV_TEMPLATE = "vicuna_v1"  # LLaVA-1.5's eval scripts pass --conv-mode vicuna_v1
 
 
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Decoding settings, LLaVA's names. Greedy when `temperature` is 0 (LLaVA's eval default)."""
-
-    max_new_tokens: int = 128
-    temperature: float = 0.0
-    top_p: float | None = None
-    num_beams: int = 1
-    until: tuple[str, ...] = ()  # the answer is cut at the first of these strings
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.num_beams < 1:
-            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-        if isinstance(self.until, str) or not all(isinstance(stop, str) and stop for stop in self.until):
-            raise ValueError(f"until must be a sequence of non-empty strings, got {self.until!r}")
-
-    @property
-    def do_sample(self) -> bool:
-        return self.temperature > 0
-
-    def generate_kwargs(self) -> dict:
-        """Keyword arguments of `llava_vitsplit.model.inference.generate_answers`."""
-        kwargs = {
-            "max_new_tokens": self.max_new_tokens,
-            "num_beams": self.num_beams,
-            "do_sample": self.do_sample,
-        }
-        if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        return kwargs
+# LLaVA's eval scripts: greedy, 128 new tokens at most
+EVAL_DECODING = dict(max_new_tokens=128, temperature=0.0)
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -89,8 +58,8 @@ class VisualQuestionAnswerer:
 
     `model` is a LLaVA-layout model (`generate` and `forward` take `input_ids`, `attention_mask`,
     `pixel_values`); `processor` expands `<image>` in the text and turns images into `pixel_values`
-    (`LlavaViTSplitProcessor`). One image per question, as LLaVA-1.5 was trained; a question
-    without images is answered from its text.
+    (`LlavaViTSplitProcessor`). One image per question is how LLaVA-1.5 was trained; several are
+    read in order; a question without images is answered from its text.
     """
 
     def __init__(self, model, processor, conv_template: str = DEFAULT_CONV_TEMPLATE):
@@ -129,24 +98,23 @@ class VisualQuestionAnswerer:
         return next(self.model.parameters()).device
 
     def prompt(self, question: str, num_images: int) -> str:
-        """The model input for one question with `num_images` images (0 or 1)."""
-        if num_images > 1:
-            raise ValueError(
-                f"got {num_images} images for one question; LLaVA-1.5 models take one image per question"
-            )
+        """The model input for one question with `num_images` images: the question's own `<image>`
+        placeholders if it has one per image, else one `<image>\\n` per image in front of it."""
         placeholders = question.count(IMAGE_TOKEN)
-        if placeholders > num_images:
+        if placeholders and placeholders != num_images:
             raise ValueError(
                 f"the question holds {placeholders} {IMAGE_TOKEN} but {num_images} images were given"
             )
         if num_images and not placeholders:
-            question = f"{IMAGE_TOKEN}\n{question}"
+            question = f"{IMAGE_TOKEN}\n" * num_images + question
         return self.template.prompt_for(question)
 
     def generate(
-        self, questions: Sequence[str], images: Sequence[Sequence], settings: GenerationSettings
+        self, questions: Sequence[str], images: Sequence[Sequence], settings: GenerationConfig | None = None
     ) -> list[str]:
-        """One answer per question, generated as one batch; `images[i]` holds question i's images."""
+        """One answer per question, generated as one batch; `images[i]` holds question i's images.
+        Each answer is cut at the first of `settings.stop_strings` (generation also stops there)."""
+        settings = settings or decoding_config(**EVAL_DECODING)
         if len(questions) != len(images):
             raise ValueError(f"{len(questions)} questions but {len(images)} image lists")
         requests = [(list(row), self.prompt(question, len(row))) for question, row in zip(questions, images)]
@@ -156,9 +124,9 @@ class VisualQuestionAnswerer:
             requests,
             batch_size=max(1, len(requests)),
             progress=False,
-            **settings.generate_kwargs(),
+            generation_config=settings,
         )
-        return [cut_at_stop_strings(answer, settings.until).strip() for answer in answers]
+        return [cut_at_stop_strings(answer, settings.stop_strings or ()).strip() for answer in answers]
 
     @torch.inference_mode()
     def loglikelihood(

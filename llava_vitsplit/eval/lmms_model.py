@@ -19,8 +19,11 @@ from lmms_eval.api.model import lmms
 from lmms_eval.utils import Collator
 from PIL import Image
 from tqdm.auto import tqdm
+from transformers import GenerationConfig
 
-from .inference import DEFAULT_CONV_TEMPLATE, GenerationSettings, VisualQuestionAnswerer, parse_dtype
+from llava_vitsplit.model.generation import decoding_config
+
+from .inference import DEFAULT_CONV_TEMPLATE, VisualQuestionAnswerer, parse_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ DEFAULT_MAX_NEW_TOKENS = 1024  # what lmms-eval's LLaVA models use when a task s
 IGNORED_GEN_KWARGS = frozenset({"image_aspect_ratio", "image_sizes", "use_cache"})
 
 
-def settings_from_gen_kwargs(gen_kwargs: dict) -> GenerationSettings:
+def settings_from_gen_kwargs(gen_kwargs: dict) -> GenerationConfig:
     """lmms-eval's per-task generation kwargs as our settings. Greedy unless the task samples
     (`do_sample: true`, or a temperature > 0 without `do_sample: false`)."""
     kwargs = dict(gen_kwargs)
@@ -42,12 +45,12 @@ def settings_from_gen_kwargs(gen_kwargs: dict) -> GenerationSettings:
         temperature = 0.0
     elif do_sample and temperature == 0.0:
         temperature = 1.0  # sampling asked without a temperature: HF's default
-    settings = GenerationSettings(
+    settings = decoding_config(
         max_new_tokens=int(kwargs.pop("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
         temperature=temperature,
         top_p=kwargs.pop("top_p", None),
         num_beams=int(kwargs.pop("num_beams", 1)),
-        until=until,
+        stop_strings=until,
     )
     ignored = sorted(set(kwargs) & IGNORED_GEN_KWARGS)
     if ignored:
@@ -67,8 +70,9 @@ class LlavaViTSplitLmms(lmms):
     Model args: `pretrained` (checkpoint folder), `model_base` (for LoRA / projector-only
     checkpoints), `conv_template` (default `vicuna_v1`, LLaVA-1.5's), `device`, `dtype`
     (`auto`/`bfloat16`/`float16`/`float32`), `device_map`, `attn_implementation`, `batch_size`,
-    `max_batch_size` (caps `batch_size`). One image per request, as LLaVA-1.5 was trained; text-only
-    requests work; several images or a video is an error naming the document.
+    `max_batch_size` (caps `batch_size`). Several images per request are read in order (one each
+    `<image>` in front of the question); text-only requests work; a video is an error naming the
+    document.
     """
 
     is_simple = True
@@ -135,11 +139,6 @@ class LlavaViTSplitLmms(lmms):
                     f"llava_vitsplit: task {task!r} document {doc_id} gives a {type(visual).__name__} visual; "
                     "only images (PIL) are supported, not video or audio"
                 )
-        if len(visuals) > 1:
-            raise ValueError(
-                f"llava_vitsplit: task {task!r} document {doc_id} has {len(visuals)} images; LLaVA-1.5 models "
-                "take one image per question"
-            )
         return [visual.convert("RGB") for visual in visuals]
 
     def generate_until(self, requests) -> list[str]:

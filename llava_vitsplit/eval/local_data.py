@@ -65,6 +65,13 @@ def _load(source: str, config: str | None, split: str):
     return datasets.load_dataset(source, name=config, split=split)
 
 
+def export_path(benchmark: str, data_root: str | Path) -> Path:
+    """Where `export_benchmark` writes `benchmark` under `data_root` (the eval/ task YAMLs read it there)."""
+    if benchmark not in BENCHMARK_ALIASES:
+        raise ValueError(f"unknown benchmark {benchmark!r}; choose from {sorted(BENCHMARK_ALIASES)}")
+    return Path(data_root) / BENCHMARKS[BENCHMARK_ALIASES[benchmark]].relative_path
+
+
 def export_benchmark(
     benchmark: str, source: str, data_root: str | Path, config: str | None = None, split: str | None = None
 ) -> Path:
@@ -74,8 +81,7 @@ def export_benchmark(
     from datasets import Image
     from datasets.table import embed_table_storage
 
-    if benchmark not in BENCHMARK_ALIASES:
-        raise ValueError(f"unknown benchmark {benchmark!r}; choose from {sorted(BENCHMARK_ALIASES)}")
+    output = export_path(benchmark, data_root)
     spec = BENCHMARKS[BENCHMARK_ALIASES[benchmark]]
     dataset = _load(source, config if config is not None else spec.config, split or spec.split)
     missing = [column for column in spec.required_columns if column not in dataset.column_names]
@@ -89,7 +95,6 @@ def export_benchmark(
         )
     # Images read from files are stored as paths; put their bytes into the table like the Hub does.
     dataset = dataset.with_format("arrow").map(embed_table_storage, batched=True, desc="Embedding images")
-    output = Path(data_root) / spec.relative_path
     output.parent.mkdir(parents=True, exist_ok=True)
     dataset.with_format(None).to_parquet(str(output))
     return output

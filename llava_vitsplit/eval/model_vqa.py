@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
+from transformers import GenerationConfig
 
 from llava_vitsplit.model.image_processing import open_image
 
 from .answer_files import AnswerWriter, EvalFileError, get_chunk, make_answer, read_questions
-from .inference import GenerationSettings, VisualQuestionAnswerer
+from .inference import VisualQuestionAnswerer
 from .mmbench import build_llava_prompt, llava_options, mmbench_row_image, read_mmbench_table
 
 MMBENCH_SUFFIXES = (".tsv", ".parquet")
@@ -122,19 +123,20 @@ def answer_question_file(
     num_chunks: int = 1,
     chunk_idx: int = 0,
     batch_size: int = 8,
-    settings: GenerationSettings | None = None,
+    settings: GenerationConfig | None = None,
     model_id: str = "llava_vitsplit",
+    writer: dict | None = None,
 ) -> int:
     """Answer chunk `chunk_idx` of `num_chunks` of a question file into `answers_file`, resuming
     it. The questions and images are checked first, and `load_answerer()` is called only when
     questions remain, so a bad file fails fast and a finished chunk loads no model. Returns the
-    number of answers written by this call."""
+    number of answers written by this call. `writer` (see `provenance`) is recorded in every answer,
+    and an answers file written by another model or with other settings is not resumed."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    settings = settings or GenerationSettings()
     chunk = get_chunk(read_benchmark_questions(question_file, image_folder), num_chunks, chunk_idx)
-    with AnswerWriter(answers_file) as writer:
-        pending = [question for question in chunk if question.question_id not in writer.answered]
+    with AnswerWriter(answers_file, writer) as answers:
+        pending = [question for question in chunk if question.question_id not in answers.answered]
         check_images_exist(pending)
         if len(pending) < len(chunk):
             print(
@@ -151,8 +153,8 @@ def answer_question_file(
                 replies = answerer.generate([question.text for question in batch], images, settings)
                 for question, reply in zip(batch, replies):
                     record = make_answer(
-                        question.question_id, question.recorded_prompt, reply, model_id, question.metadata
+                        question.question_id, question.recorded_prompt, reply, model_id, question.metadata, writer
                     )
-                    writer.write(record)
+                    answers.write(record)
                 progress.update(len(batch))
     return len(pending)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
+
+from llava_vitsplit.safe_files import PICKLE_SUFFIXES, read_pickled_weights, read_safetensors
 
 # Single files and sharded indices, in the order transformers and LLaVA write them.
 _SINGLE = ("model.safetensors", "pytorch_model.bin")
 _INDICES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 
 
 def read_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -26,16 +25,10 @@ def read_tensor_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
-        return load_file(path)
+        return read_safetensors(path)
     if path.suffix not in PICKLE_SUFFIXES:
         raise ValueError(f"{path}: unknown weights format (expected .safetensors or one of {PICKLE_SUFFIXES})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # the unpickler refuses code objects with an UnpicklingError (or worse)
-        raise ValueError(f"{path} is not a plain tensor checkpoint that loads with weights_only=True: {error}") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a flat dict of tensors (a state dict)")
-    return state
+    return read_pickled_weights(path)
 
 
 def checkpoint_files(folder: str | os.PathLike) -> list[Path]:
@@ -65,29 +58,14 @@ def read_state_dict(folder: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
-def check_state_dict(
-    expected: dict[str, torch.Size], found: dict[str, torch.Tensor], source: str, ignore: Iterable[str] = ()
-) -> None:
-    """Raise naming what is missing, unexpected or of the wrong shape in ``found`` (loaded from ``source``)."""
-    ignore = set(ignore)
-    missing = sorted(set(expected) - set(found) - ignore)
-    unexpected = sorted(set(found) - set(expected))
-    mismatched = [
-        f"{key}: checkpoint {tuple(found[key].shape)} vs model {tuple(expected[key])}"
-        for key in sorted(set(expected) & set(found))
-        if tuple(found[key].shape) != tuple(expected[key])
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {len(missing)} tensor(s): {_listing(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {len(unexpected)} tensor(s): {_listing(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatch: {_listing(mismatched)}")
-    if problems:
-        raise ValueError(f"{source} does not fit the model: " + "; ".join(problems))
-
-
-def _listing(items: list[str], limit: int = 12) -> str:
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown}, ... ({len(items) - limit} more)"
+def read_json(path: Path) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when there is no such file; a bad file names itself."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data

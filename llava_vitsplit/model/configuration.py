@@ -7,27 +7,22 @@ It extends transformers' ``LlavaConfig``: every field of a ``llava-hf`` config m
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Literal
 
 from huggingface_hub.dataclasses import strict
 from transformers import LlavaConfig
 
-from llava_vitsplit.split import ViTSplitConfig, get_preset
+from llava_vitsplit.constants import PROJECTOR_TYPES
+from llava_vitsplit.split import ViTSplitConfig, adapter_family, get_preset, vision_family
 
-ProjectorType = Literal["vitsplit", "mlp2x_gelu", "linear"]
+ProjectorType = Literal[PROJECTOR_TYPES]
 VitsplitVariant = Literal["official", "paper"]
 
-# transformers model_type of each vision tower family the split module adapts
-VISION_FAMILIES = {
-    "clip_vision_model": "clip",
-    "siglip_vision_model": "siglip",
-    "dinov2": "dinov2",
-    "dinov2_with_registers": "dinov2",
-}
 # The split module's LLaVA presets: "llava" is the paper's recipe, "llava-official" the authors' release.
 VARIANT_PRESETS = {"paper": "llava", "official": "llava-official"}
 PRESET_VARIANTS = {preset: variant for variant, preset in VARIANT_PRESETS.items()}
+# ViTSplitConfig fields read off the vision tower, so never stored in ``vitsplit``
+TOWER_FIELDS = ("num_layers", "hidden_size")
 
 
 @strict
@@ -83,10 +78,8 @@ class LlavaViTSplitConfig(LlavaConfig):
         """The ``ViTSplitConfig`` of the projector (``projector_type="vitsplit"`` only)."""
         if self.projector_type != "vitsplit":
             raise AttributeError(f"projector_type={self.projector_type!r} has no ViT-Split config")
-        return ViTSplitConfig(
-            num_layers=self.vision_config.num_hidden_layers,
-            hidden_size=self.vision_config.hidden_size,
-            **_as_split_fields(self.vitsplit),
+        return ViTSplitConfig.from_dict(
+            self.vitsplit, num_layers=self.vision_config.num_hidden_layers, hidden_size=self.vision_config.hidden_size
         )
 
     @property
@@ -98,23 +91,16 @@ class LlavaViTSplitConfig(LlavaConfig):
 
     @classmethod
     def get_config_dict(cls, pretrained_model_name_or_path, **kwargs):
-        # A llava-hf config is this config with an MLP projector.
         config_dict, kwargs = super().get_config_dict(pretrained_model_name_or_path, **kwargs)
+        return cls.ours_from_saved(config_dict), kwargs
+
+    @classmethod
+    def ours_from_saved(cls, config_dict: dict) -> dict:
+        """A saved ``config.json`` (ours or llava-hf's) as ours: a llava-hf config is this config with an MLP projector."""
         if config_dict.get("model_type") == "llava":
             config_dict = {**config_dict, "model_type": cls.model_type}
             config_dict.setdefault("projector_type", "mlp2x_gelu")
-        return config_dict, kwargs
-
-
-def vision_family(vision_config) -> str:
-    """``"clip"``, ``"siglip"`` or ``"dinov2"`` for a tower config; other towers are an error."""
-    family = VISION_FAMILIES.get(vision_config.model_type)
-    if family is None:
-        raise ValueError(
-            f"vision_config.model_type={vision_config.model_type!r} has no ViT-Split adapter; "
-            f"supported: {sorted(VISION_FAMILIES)}"
-        )
-    return family
+        return config_dict
 
 
 def default_vitsplit_fields(
@@ -123,46 +109,26 @@ def default_vitsplit_fields(
     """ViT-Split fields of a LLaVA preset, moved onto a tower of ``num_layers`` blocks of width ``hidden_size``.
 
     The presets are written for CLIP-L (24 blocks, width 1024, Vicuna-7B): their layer ids count from
-    the end and their widths are multiples of the tower or LLM width, so both carry over. The tower's
-    final norm is applied for DINOv2 (its features are meant to be read after it) and not for
-    CLIP/SigLIP (LLaVA reads CLIP's hidden states raw).
+    the end and their widths are multiples of the tower or LLM width, so both carry over. Whether the
+    tower's final norm is applied is the family's rule (``BackboneAdapter.features_after_final_norm``).
     """
     if variant not in VARIANT_PRESETS:
         raise ValueError(f"unknown vitsplit_variant {variant!r}; choose one of {sorted(VARIANT_PRESETS)}")
-    _as_split_fields(overrides)  # reject unknown field names before anything else
     preset = get_preset(VARIANT_PRESETS[variant])
     reference = preset.split_config()
     shift = num_layers - reference.num_layers
-    fields = {
-        f.name: getattr(reference, f.name)
-        for f in dataclasses.fields(reference)
-        if f.name not in ("num_layers", "hidden_size")
-    }
+    fields = reference.to_dict(exclude=TOWER_FIELDS)
     fields["split_point"] = reference.resolved_split_point + shift
     if reference.selection == "uniform":
         fields["prior_start_layer"] = reference.prior_start_layer + shift
     if reference.prior_layer_ids is not None:
         fields["prior_layer_ids"] = [i + shift for i in reference.prior_layer_ids]
-    fields["apply_final_norm"] = family == "dinov2"
+    fields["apply_final_norm"] = adapter_family(family).features_after_final_norm
     fields.update(overrides)
     # Widths the preset ties to K_p * D (prior) or the LLM (fusion) follow this tower, LLM and K_p.
     if reference.prior_width is not None and "prior_width" not in overrides:
         fields["prior_width"] = fields["num_prior_layers"] * hidden_size
     if reference.fusion_width is not None and "fusion_width" not in overrides:
         fields["fusion_width"] = llm_width
-    if fields.get("prior_layer_ids") is not None:
-        fields["prior_layer_ids"] = list(fields["prior_layer_ids"])
-    ViTSplitConfig(num_layers=num_layers, hidden_size=hidden_size, **_as_split_fields(fields))
-    return fields
-
-
-def _as_split_fields(fields: dict) -> dict:
-    """``fields`` as ``ViTSplitConfig`` keyword arguments (JSON lists back to tuples)."""
-    known = {f.name for f in dataclasses.fields(ViTSplitConfig)} - {"num_layers", "hidden_size"}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"unknown ViT-Split field(s) {unknown} in vitsplit; known: {sorted(known)}")
-    fields = dict(fields)
-    if fields.get("prior_layer_ids") is not None:
-        fields["prior_layer_ids"] = tuple(fields["prior_layer_ids"])
-    return fields
+    # validates every field (unknown names included) and stores the JSON form
+    return ViTSplitConfig.from_dict(fields, num_layers=num_layers, hidden_size=hidden_size).to_dict(exclude=TOWER_FIELDS)

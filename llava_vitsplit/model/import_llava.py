@@ -10,7 +10,6 @@ gets ``<image>`` as a special token (LLaVA splices images in at a sentinel id in
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -19,18 +18,20 @@ import torch
 from accelerate import init_empty_weights
 from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, GenerationConfig
 
-from llava_vitsplit.split import adapt_backbone, load_backbone
+from llava_vitsplit.constants import PROJECTOR_TYPES
+from llava_vitsplit.split import adapt_backbone, load_backbone, vision_family
+from llava_vitsplit.state_dicts import load_state_dict_strictly
 
-from .checkpoint_files import check_state_dict, read_state_dict
-from .configuration import LlavaViTSplitConfig, default_vitsplit_fields, vision_family
+from .checkpoint_files import read_json, read_state_dict
+from .checkpoint_format import LLAVA_MODEL_TYPES
+from .configuration import LlavaViTSplitConfig, default_vitsplit_fields
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
-from .projector_io import projector_state
+from .projector_io import KEY_PREFIX, projector_state
 from .tokenizer import grow_embeddings, prepare_tokenizer
 
 logger = logging.getLogger(__name__)
 
-LLAVA_MODEL_TYPES = {"llava_llama": "llama", "llava_mistral": "mistral"}
 # LLaVA's additions to the LLM config (besides every mm_* field), dropped from the text config.
 _LLAVA_ONLY_FIELDS = {
     "architectures", "model_type", "_name_or_path", "transformers_version", "image_aspect_ratio",
@@ -40,11 +41,6 @@ _LLAVA_ONLY_FIELDS = {
 _TOWER_PREFIX = "model.vision_tower.vision_tower."
 
 
-def is_llava_checkpoint(folder: str | os.PathLike) -> bool:
-    config = Path(folder) / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") in LLAVA_MODEL_TYPES
-
-
 def llava_projector_fields(llava_config: dict, vision_config, llm_width: int) -> dict:
     """Our projector fields for LLaVA's ``mm_*`` settings (MLP, linear, or the authors' ViT-Split)."""
     kind = llava_config.get("mm_projector_type", "linear")  # LLaVA's own default
@@ -52,11 +48,11 @@ def llava_projector_fields(llava_config: dict, vision_config, llm_width: int) ->
     if select not in ("patch", "cls_patch"):
         raise ValueError(f"mm_vision_select_feature={select!r} is not supported (LLaVA knows 'patch' and 'cls_patch')")
     fields = {"vision_feature_select_strategy": "default" if select == "patch" else "full"}
-    if kind in ("mlp2x_gelu", "linear"):
+    if kind in PROJECTOR_TYPES and kind != "vitsplit":
         layer = llava_config.get("mm_vision_select_layer", -2)
         return {**fields, "projector_type": kind, "vision_feature_layer": layer}
     if kind.lower() != "vitsplit":
-        raise ValueError(f"mm_projector_type={kind!r} is not supported; supported: 'mlp2x_gelu', 'linear', 'vitsplit'")
+        raise ValueError(f"mm_projector_type={kind!r} is not supported; supported: {', '.join(PROJECTOR_TYPES)}")
     task_layers = llava_config.get("mm_tuned_layers_num", 1)
     prior_hidden_states = llava_config.get("mm_frozen_select_layer", [-2])
     if not task_layers or not prior_hidden_states:
@@ -95,11 +91,17 @@ def resolve_vision_tower(llava_config: dict, vision_tower: str | os.PathLike | N
 
 
 def import_llava(
-    folder: str | os.PathLike, *, vision_tower: str | os.PathLike | None = None, dtype: torch.dtype | None = None
+    folder: str | os.PathLike,
+    *,
+    vision_tower: str | os.PathLike | None = None,
+    dtype: torch.dtype | None = None,
+    llava_config: dict | None = None,
 ) -> tuple[LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor]:
-    """``(model, processor)`` from an original LLaVA checkpoint folder; every tensor is checked."""
+    """``(model, processor)`` from an original LLaVA checkpoint folder; every tensor is checked.
+    ``llava_config`` is its ``config.json`` when the caller has read it already."""
     folder = Path(folder)
-    llava_config = json.loads((folder / "config.json").read_text())
+    if llava_config is None:
+        llava_config = read_json(folder / "config.json") or {}
     llm_type = LLAVA_MODEL_TYPES.get(llava_config.get("model_type"))
     if llm_type is None:
         raise ValueError(f"{folder}: model_type {llava_config.get('model_type')!r} is not an original LLaVA checkpoint")
@@ -134,10 +136,8 @@ def import_llava(
         logger.info("%s holds no vision tower weights: reading them from %s", folder, tower_folder)
         tower_state = load_backbone(tower_folder).state_dict()
         state.update({"model.vision_tower." + key: tensor for key, tensor in tower_state.items()})
-    expected = {key: tensor.shape for key, tensor in model.state_dict().items()}
     tied = {"lm_head.weight"} if config.tie_word_embeddings else set()
-    check_state_dict(expected, state, source=f"LLaVA checkpoint {folder}", ignore=tied)
-    model.load_state_dict(state, strict=not tied, assign=True)
+    load_state_dict_strictly(model, state, source=f"LLaVA checkpoint {folder}", ignore=tied, assign=True)
     model.tie_weights()
     model.to(dtype)
     model.config.dtype = dtype
@@ -164,7 +164,7 @@ def _our_keys(checkpoint: dict[str, torch.Tensor], projector_type: str) -> dict[
     """LLaVA's key layout -> ours (tower, projector, LLM body, LM head)."""
     projector = {key: tensor for key, tensor in checkpoint.items() if "mm_projector." in key}
     state = {
-        "model.multi_modal_projector." + key: tensor for key, tensor in projector_state(projector, projector_type).items()
+        KEY_PREFIX + key: tensor for key, tensor in projector_state(projector, projector_type).items()
     }
     for key, tensor in checkpoint.items():
         if key in projector:

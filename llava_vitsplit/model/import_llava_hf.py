@@ -7,26 +7,21 @@ otherwise (``square`` reproduces transformers' ``LlavaProcessor``).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
 
+from .checkpoint_format import CheckpointFormat, detect_checkpoint
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
-
-
-def is_llava_hf_checkpoint(folder: str | os.PathLike) -> bool:
-    config = Path(folder) / "config.json"
-    return config.is_file() and json.loads(config.read_text()).get("model_type") == "llava"
 
 
 def import_llava_hf(
     folder: str | os.PathLike, *, dtype: torch.dtype | None = None, image_aspect_ratio: str = "pad"
 ) -> tuple[LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor]:
     folder = Path(folder)
-    if not is_llava_hf_checkpoint(folder):
+    if detect_checkpoint(folder).format != CheckpointFormat.LLAVA_HF:
         raise ValueError(f"{folder} is not a llava-hf folder (config.json with model_type 'llava')")
     model = LlavaViTSplitForConditionalGeneration.from_pretrained(folder, dtype=dtype or "auto")
     processor = LlavaViTSplitProcessor.from_pretrained(folder, image_aspect_ratio=image_aspect_ratio)

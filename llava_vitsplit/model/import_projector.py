@@ -8,7 +8,6 @@ its tensor names and shapes. Explicit arguments win.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from .image_processing import output_size
 from .import_llava import llava_projector_fields
 from .modeling import LlavaViTSplitForConditionalGeneration
 from .processing import LlavaViTSplitProcessor
-from .projector_io import PROJECTOR_CONFIG, load_projector, projector_file
+from .projector_io import ProjectorSidecar, load_projector, projector_file
 
 _SETTINGS = ("projector_type", "vitsplit_variant", "vitsplit", "vision_feature_layer", "vision_feature_select_strategy")
 
@@ -44,12 +43,13 @@ def import_projector(
     tower's size and ``pad``.
     """
     path = projector_file(projector_path)
-    tower = vision_tower_path or _recorded_tower(path)
+    sidecar = ProjectorSidecar.read(path)
+    tower = vision_tower_path or sidecar.vision_tower
     if tower is None or not (Path(tower) / "config.json").is_file():
         raise FileNotFoundError(
             f"no local vision tower for projector {path}: pass vision_tower_path / --vision-tower (recorded: {tower!r})"
         )
-    settings = _saved_settings(path, Path(tower), Path(llm_path))
+    settings = _saved_settings(path, sidecar, Path(tower), Path(llm_path))
     if projector_type is not None and projector_type != settings["projector_type"]:
         settings = {"projector_type": projector_type}  # the saved fields describe another projector
     if vitsplit_variant is not None:
@@ -71,27 +71,19 @@ def import_projector(
         torch_dtype=torch_dtype,
         **kwargs,
     )
-    load_projector(model, path)
+    load_projector(model, path, sidecar)
     return model, processor
 
 
-def _recorded_tower(path: Path) -> str | None:
-    for name in (PROJECTOR_CONFIG, "config.json"):
-        if (path.parent / name).is_file():
-            return json.loads((path.parent / name).read_text()).get("mm_vision_tower")
-    return None
-
-
-def _saved_settings(path: Path, tower: Path, llm: Path) -> dict:
+def _saved_settings(path: Path, sidecar: ProjectorSidecar, tower: Path, llm: Path) -> dict:
     """Our projector settings for ``path``, from the file saved beside it or from its tensors."""
-    ours, llava = path.parent / PROJECTOR_CONFIG, path.parent / "config.json"
-    if ours.is_file():
-        saved = json.loads(ours.read_text())
-        return {k: saved[k] for k in _SETTINGS if saved.get(k) is not None}
-    llava_config = json.loads(llava.read_text()) if llava.is_file() else {}
+    if sidecar.ours is not None:
+        return {k: sidecar.ours[k] for k in _SETTINGS if sidecar.ours.get(k) is not None}
+    llava_config = sidecar.llava
+    vision_config = _vision_config(tower)
     if "mm_projector_type" not in llava_config:
-        llava_config = _llava_settings_from_tensors(path, _vision_config(tower).hidden_size)
-    return llava_projector_fields(llava_config, _vision_config(tower), AutoConfig.from_pretrained(llm).hidden_size)
+        llava_config = _llava_settings_from_tensors(path, vision_config.hidden_size)
+    return llava_projector_fields(llava_config, vision_config, AutoConfig.from_pretrained(llm).hidden_size)
 
 
 def _vision_config(tower: Path):

@@ -1,7 +1,8 @@
 """Batched inference: (image, prompt) pairs in, answers out.
 
-Prompts are left-padded so every row's answer starts at the same position; greedy decoding by
-default, sampling with ``do_sample=True``. Each prompt holds one ``<image>`` per image of its pair
+Prompts are left-padded so every row's answer starts at the same position. Decoding follows a
+``GenerationConfig`` (``llava_vitsplit.model.generation.decoding_config``), or, for a quick call, the
+keyword knobs: greedy by default, sampling with ``do_sample=True``. Each prompt holds one ``<image>`` per image of its pair
 (none for a text-only prompt); any other count is an error, never a silent misalignment.
 
 Prompts are used as given, or rendered by a conversation ``template`` (anything with
@@ -15,6 +16,9 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import GenerationConfig
+
+from .generation import decoding_config
 
 Request = tuple[Any, str]  # (image | path | list of them | None, prompt)
 
@@ -25,6 +29,7 @@ def generate_answers(
     requests: Sequence[Request],
     *,
     batch_size: int = 8,
+    generation_config: GenerationConfig | None = None,
     max_new_tokens: int = 128,
     do_sample: bool = False,
     temperature: float = 0.2,
@@ -34,7 +39,7 @@ def generate_answers(
     template=None,
     progress: bool = True,
 ) -> list[str]:
-    """One answer per request, in order."""
+    """One answer per request, in order; ``generation_config`` wins over the keyword knobs."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if template is not None:
@@ -42,7 +47,12 @@ def generate_answers(
     requests = [_checked(index, request, processor.image_token) for index, request in enumerate(requests)]
     if seed is not None:
         torch.manual_seed(seed)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+    if generation_config is None:
+        generation_config = decoding_config(
+            max_new_tokens=max_new_tokens, temperature=temperature if do_sample else 0.0, top_p=top_p, num_beams=num_beams
+        )
+    # stop strings are matched on decoded text, so generate needs the tokenizer
+    tokenizer = {"tokenizer": processor.tokenizer} if generation_config.stop_strings else {}
     device = next(model.parameters()).device
     answers: list[str] = []
     batches = range(0, len(requests), batch_size)
@@ -61,10 +71,9 @@ def generate_answers(
         with torch.inference_mode():
             output = model.generate(
                 **inputs,
-                max_new_tokens=max_new_tokens,
-                num_beams=num_beams,
+                generation_config=generation_config,
                 pad_token_id=processor.tokenizer.pad_token_id,
-                **sampling,
+                **tokenizer,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))

@@ -29,7 +29,10 @@ from transformers.models.llava.modeling_llava import (
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.safe_files import check_weights_folder, named_pickle_errors
 from llava_vitsplit.split import ViTSplitHeads, adapt_backbone, frozen_hidden_states
+from llava_vitsplit.state_dicts import raise_if_unfit, shape_mismatch
 
 from .configuration import LlavaViTSplitConfig
 from .projectors import build_projector
@@ -167,7 +170,7 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         if count:
             raise ValueError(
                 f"input_ids hold {count} image tokens (id {self.config.image_token_id}) but no pixel_values "
-                "were given; pass the images or drop the <image> placeholders"
+                f"were given; pass the images or drop the {IMAGE_TOKEN} placeholders"
             )
 
 
@@ -188,23 +191,25 @@ class LlavaViTSplitForConditionalGeneration(LlavaViTSplitPreTrainedModel, LlavaF
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
         """transformers' ``from_pretrained``, but strict: a missing, unexpected or mis-shaped tensor
-        is an error that names it, never a silently re-initialised weight."""
+        is an error that names it, never a silently re-initialised weight; a truncated weights file
+        or a refused pickle is named too (``llava_vitsplit.safe_files``)."""
         wants_info = kwargs.pop("output_loading_info", False)
         kwargs.setdefault("ignore_mismatched_sizes", True)  # reported below, with both shapes
-        model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
+        check_weights_folder(pretrained_model_name_or_path)  # a truncated file is named, not a bare safetensors error
+        with named_pickle_errors(pretrained_model_name_or_path):
+            model, info = super().from_pretrained(
+                pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs
+            )
+        # transformers' own loading report, raised as one error
         problems = {
             "missing": sorted(info.get("missing_keys") or ()),
             "unexpected": sorted(info.get("unexpected_keys") or ()),
             "shape mismatch": [
-                f"{key}: checkpoint {tuple(found)} vs model {tuple(wanted)}"
-                for key, found, wanted in sorted(info.get("mismatched_keys") or ())
+                shape_mismatch(key, found, wanted) for key, found, wanted in sorted(info.get("mismatched_keys") or ())
             ],
             "errors": list(info.get("error_msgs") or ()),
         }
-        problems = {kind: items for kind, items in problems.items() if items}
-        if problems:
-            details = "; ".join(f"{kind}: {', '.join(items[:12])}" for kind, items in problems.items())
-            raise ValueError(f"checkpoint {pretrained_model_name_or_path} does not fit {cls.__name__}: {details}")
+        raise_if_unfit(f"checkpoint {pretrained_model_name_or_path}", cls.__name__, problems)
         return (model, info) if wants_info else model
 
     @classmethod

@@ -13,6 +13,8 @@ import torch
 from transformers.image_utils import get_image_size, to_numpy_array
 from transformers.models.llava.processing_llava import LlavaProcessor
 
+from llava_vitsplit.constants import IMAGE_TOKEN
+
 from .image_processing import apply_aspect_ratio, as_rgb_image, check_aspect_ratio, output_size
 
 
@@ -30,7 +32,7 @@ class LlavaViTSplitProcessor(LlavaProcessor):
         patch_size=None,
         vision_feature_select_strategy="default",
         chat_template=None,
-        image_token="<image>",
+        image_token=IMAGE_TOKEN,
         num_additional_image_tokens=0,
         image_aspect_ratio="pad",
         **kwargs,

@@ -11,17 +11,21 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint_files import check_state_dict, read_tensor_file
+from llava_vitsplit.constants import PROJECTOR_MODULE
+from llava_vitsplit.state_dicts import load_state_dict_strictly
+
+from .checkpoint_files import read_json, read_tensor_file
 
 PROJECTOR_WEIGHTS = "mm_projector.safetensors"
 PROJECTOR_CONFIG = "projector_config.json"
 LLAVA_PROJECTOR_WEIGHTS = "mm_projector.bin"
-KEY_PREFIX = "model.multi_modal_projector."
+KEY_PREFIX = f"model.{PROJECTOR_MODULE}."
 
 # LLaVA-side module names -> ours, per projector type.
 _RENAMES = {
@@ -61,12 +65,12 @@ def save_projector_state(model, state_dict: dict[str, torch.Tensor], folder: str
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {
-        KEY_PREFIX + key.split("multi_modal_projector.", 1)[1]: tensor.detach().contiguous().cpu()
+        KEY_PREFIX + key.split(f"{PROJECTOR_MODULE}.", 1)[1]: tensor.detach().contiguous().cpu()
         for key, tensor in state_dict.items()
-        if "multi_modal_projector." in key
+        if f"{PROJECTOR_MODULE}." in key
     }
     if not state:
-        raise ValueError("the state dict holds no multi_modal_projector.* tensors")
+        raise ValueError(f"the state dict holds no {PROJECTOR_MODULE}.* tensors")
     save_file(state, folder / PROJECTOR_WEIGHTS, metadata={"format": "pt"})
     (folder / PROJECTOR_CONFIG).write_text(json.dumps(projector_settings(model.config), indent=2) + "\n")
     return folder / PROJECTOR_WEIGHTS
@@ -85,41 +89,59 @@ def projector_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def saved_projector_type(path: Path) -> str | None:
-    """The projector type recorded beside a projector file (ours or LLaVA's ``config.json``), if any."""
-    ours, llava = path.parent / PROJECTOR_CONFIG, path.parent / "config.json"
-    if ours.is_file():
-        return json.loads(ours.read_text())["projector_type"]
-    if llava.is_file():
-        return json.loads(llava.read_text()).get("mm_projector_type")
-    return None
+@dataclass(frozen=True)
+class ProjectorSidecar:
+    """What was saved beside a projector file, read once: our ``projector_config.json`` (``ours``), or
+    LLaVA's / the authors' run ``config.json`` (``mm_*`` fields), or nothing (both ``None``/empty)."""
+
+    ours: dict | None = None
+    llava: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> ProjectorSidecar:
+        ours = read_json(path.parent / PROJECTOR_CONFIG)
+        if ours is not None:
+            return cls(ours=ours)
+        return cls(llava=read_json(path.parent / "config.json") or {})
+
+    @property
+    def projector_type(self) -> str | None:
+        """The projector type recorded, if any (``mm_projector_type`` in LLaVA's naming)."""
+        return self.ours["projector_type"] if self.ours is not None else self.llava.get("mm_projector_type")
+
+    @property
+    def vision_tower(self) -> str | None:
+        """The vision-tower folder recorded with the projector, if any."""
+        return (self.ours if self.ours is not None else self.llava).get("mm_vision_tower")
+
+    def check_type(self, path: Path, projector_type: str) -> None:
+        recorded = self.projector_type
+        if recorded is not None and recorded != projector_type:
+            raise ValueError(f"{path} holds a {recorded!r} projector but the model's projector_type is {projector_type!r}")
 
 
 def projector_state(raw: dict[str, torch.Tensor], projector_type: str) -> dict[str, torch.Tensor]:
     """Keys relative to the projector module, whichever layout ``raw`` was saved in."""
     state = {}
     for key, tensor in raw.items():
-        local = re.split(r"(?:^|\.)(?:mm_projector|multi_modal_projector)\.", key)[-1]
+        local = re.split(rf"(?:^|\.)(?:mm_projector|{PROJECTOR_MODULE})\.", key)[-1]
         for pattern, replacement in _RENAMES[projector_type]:
             local = re.sub(pattern, replacement, local)
         state[local] = tensor
     return state
 
 
-def load_projector(model, path: str | os.PathLike) -> None:
+def load_projector(model, path: str | os.PathLike, sidecar: ProjectorSidecar | None = None) -> None:
     """Load projector weights (ours or LLaVA's / the authors' ``mm_projector.bin``) into ``model``.
 
-    A type recorded beside the file must match the model's; missing, unexpected or mis-shaped
-    tensors are named with both shapes. Pickles are read with ``weights_only=True``.
+    A type recorded beside the file (``sidecar``, read here when not given) must match the model's; missing, unexpected or mis-shaped tensors are named with both
+    shapes. Pickles are read with ``weights_only=True``.
     """
     path = projector_file(path)
     projector_type = model.config.projector_type
-    recorded = saved_projector_type(path)
-    if recorded is not None and recorded != projector_type:
-        raise ValueError(f"{path} holds a {recorded!r} projector but the model's projector_type is {projector_type!r}")
+    (sidecar or ProjectorSidecar.read(path)).check_type(path, projector_type)
     projector = model.model.multi_modal_projector
     state = projector_state(read_tensor_file(path), projector_type)
-    expected = {key: tensor.shape for key, tensor in projector.state_dict().items()}
-    check_state_dict(expected, state, source=f"projector file {path}")
     reference = next(projector.parameters())
-    projector.load_state_dict({k: v.to(reference.device, reference.dtype) for k, v in state.items()}, strict=True)
+    state = {key: tensor.to(reference.device, reference.dtype) for key, tensor in state.items()}
+    load_state_dict_strictly(projector, state, source=f"projector file {path}")

@@ -1,21 +1,25 @@
-"""The terminal chat: one image, a conversation typed at the prompt, answers streamed as they come.
+"""The terminal chat: images, a conversation typed at the prompt, answers streamed as they come.
 
-    llava-vitsplit chat --model-path PATH --image-file FILE_OR_URL
+    llava-vitsplit chat --model-path PATH --image-file FILE_OR_URL [FILE_OR_URL ...]
 
-At the prompt: `/clear` starts over, `/image FILE_OR_URL` switches to another image (a new
-conversation), `exit` or Ctrl-D quits; Ctrl-C stops an answer that is being written.
+At the prompt: `/add FILE_OR_URL` attaches another image to the next question (several images in
+one conversation), `/image FILE_OR_URL ...` starts a new conversation about other images,
+`/clear` starts over with the same images, `exit` or Ctrl-D quits; Ctrl-C stops an answer that
+is being written.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
+
+from transformers import GenerationConfig
 
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
-from .generation_settings import GenerationSettings
+from .generation_settings import chat_generation_config
 from .image_input import UserImage, read_image
 from .options import add_chat_arguments, load_engine
 
@@ -32,16 +36,17 @@ def _announce(image: UserImage, out: TextIO) -> None:
 
 def chat_loop(
     engine: ChatEngine,
-    image: UserImage,
-    settings: GenerationSettings,
+    images: Sequence[UserImage],
+    settings: GenerationConfig,
     *,
     read_line: Callable[[str], str] = input,
     out: TextIO | None = None,
 ) -> int:
     """Read questions until end of input; stream each answer to `out` (stdout). Returns the number of answers."""
     out = out or sys.stdout
-    conversation = Conversation(image=image)
-    _announce(image, out)
+    conversation = Conversation(images=list(images))
+    for image in images:
+        _announce(image, out)
     answers = 0
     while True:
         try:
@@ -53,20 +58,30 @@ def chat_loop(
         if command.lower() in QUIT_WORDS:
             return answers
         if command == "/clear":
-            conversation.start_over(conversation.image)
+            conversation.start_over(*images)
             out.write("[conversation cleared]\n")
             continue
-        if command.startswith("/image"):
+        if command.startswith(("/image", "/add")):
             try:
-                conversation.start_over(read_image(command.removeprefix("/image").strip()))
-                _announce(conversation.image, out)
+                new = [read_image(source) for source in command.split()[1:]]
+                if not new:
+                    raise ChatInputError(f"{command.split()[0]} needs an image file or URL")
             except ChatInputError as error:
                 out.write(f"[{error}]\n")
+                continue
+            if command.startswith("/image"):
+                images = new
+                conversation.start_over(*images)
+            else:
+                for image in new:
+                    conversation.attach(image)
+            for image in new:
+                _announce(image, out)
             continue
         answers += _answer(engine, conversation, line, settings, out)
 
 
-def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationSettings,
+def _answer(engine: ChatEngine, conversation: Conversation, question: str, settings: GenerationConfig,
             out: TextIO) -> int:
     shown = ""
     replies = engine.reply(conversation, question, settings)
@@ -95,11 +110,11 @@ def _answer(engine: ChatEngine, conversation: Conversation, question: str, setti
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
-        image = read_image(args.image_file)
+        settings = chat_generation_config(args.temperature, args.top_p, args.max_new_tokens)
+        images = [read_image(source) for source in args.image_file]
     except ChatInputError as error:
         raise SystemExit(f"llava-vitsplit chat: {error}") from None
-    chat_loop(load_engine(args), image, settings)
+    chat_loop(load_engine(args), images, settings)
     return 0
 
 

@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
+from transformers import GenerationConfig
+
+from llava_vitsplit.model.generation import sampling_temperature
 
 from .chat_session import ChatEngine, Conversation
 from .errors import ChatInputError
 from .example_images import DEFAULT_FOLDER, write_example_photos
-from .generation_settings import GenerationSettings
+from .generation_settings import chat_generation_config
 from .image_input import read_image
-from .options import add_demo_arguments, load_engine
+from .options import DEFAULT_TOP_P, add_demo_arguments, load_engine
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,8 @@ class DemoState:
         self.say("assistant", WARNING + text)
 
 
-def _settings(temperature, top_p, max_new_tokens) -> GenerationSettings:
-    return GenerationSettings(float(temperature), float(top_p), int(max_new_tokens))
+def _settings(temperature, top_p, max_new_tokens) -> GenerationConfig:
+    return chat_generation_config(float(temperature), float(top_p), int(max_new_tokens))
 
 
 def _uploaded_paths(message) -> tuple[str, list[str]]:
@@ -71,11 +74,11 @@ def _uploaded_paths(message) -> tuple[str, list[str]]:
 class ChatDemo:
     """The event handlers around one `ChatEngine`; `build()` lays out the page."""
 
-    def __init__(self, engine: ChatEngine, *, title: str = "LLaVA-ViTSplit", defaults: GenerationSettings | None = None,
+    def __init__(self, engine: ChatEngine, *, title: str = "LLaVA-ViTSplit", defaults: GenerationConfig | None = None,
                  examples_folder: str | Path | None = None):
         self.engine = engine
         self.title = title
-        self.defaults = defaults or GenerationSettings()
+        self.defaults = defaults or chat_generation_config()
         self.examples_folder = examples_folder
 
     # -- handlers (each yields: chat messages, textbox value, state) ------------------------------
@@ -86,13 +89,10 @@ class ChatDemo:
         busy, idle = gr.MultimodalTextbox(value=None, interactive=False), gr.MultimodalTextbox(interactive=True)
         try:
             settings = _settings(temperature, top_p, max_new_tokens)
-            if len(files) > 1:
-                raise ChatInputError(f"Upload one image per conversation ({len(files)} files were sent).")
-            if files:
-                image = read_image(files[0])
-                state = DemoState()  # a new image starts a new conversation, as in LLaVA's demo
-                state.conversation.start_over(image)
-                state.say("user", {"path": files[0], "alt_text": image.name})
+            for path in files:  # images join the conversation and go with this message's question
+                image = read_image(path)
+                state.conversation.attach(image)
+                state.say("user", {"path": path, "alt_text": image.name})
                 if image.downscaled:
                     state.say("assistant", image.describe_downscale())
             if text.strip():
@@ -147,13 +147,13 @@ class ChatDemo:
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
             # Kept while the tab is open; API sessions (gradio_client) are dropped after two idle hours.
             state = gr.State(None, time_to_live=SESSION_TTL_S)
-            gr.Markdown(f"## {self.title}\nUpload or paste an image, then ask about it. "
-                        "A new image starts a new conversation.")
+            gr.Markdown(f"## {self.title}\nAttach one or more images to any message and ask about them; "
+                        "Clear starts a new conversation.")
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", feedback_options=None,
                                  buttons=["copy"], allow_file_downloads=False)
             textbox = gr.MultimodalTextbox(
-                placeholder="Attach an image and type a question, then press Enter",
-                file_count="single", sources=["upload"], show_label=False, elem_id="message",
+                placeholder="Attach images and type a question, then press Enter",
+                file_count="multiple", sources=["upload"], show_label=False, elem_id="message",
                 submit_btn=True, autofocus=True,
                 # Longer pasted text would arrive as a .txt attachment instead of as the message.
                 max_plain_text_length=100_000,
@@ -163,9 +163,10 @@ class ChatDemo:
                 stop_button = gr.Button("Stop", elem_id="stop")
                 clear_button = gr.Button("Clear", elem_id="clear")
             with gr.Accordion("Parameters", open=False):
-                temperature = gr.Slider(0.0, max(1.0, self.defaults.temperature), value=self.defaults.temperature, step=0.05, label="Temperature",
+                default_temperature = sampling_temperature(self.defaults)
+                temperature = gr.Slider(0.0, max(1.0, default_temperature), value=default_temperature, step=0.05, label="Temperature",
                                         info="0 = greedy decoding", elem_id="temperature")
-                top_p = gr.Slider(0.05, 1.0, value=self.defaults.top_p, step=0.05, label="Top-p", elem_id="top_p")
+                top_p = gr.Slider(0.05, 1.0, value=self.defaults.top_p or DEFAULT_TOP_P, step=0.05, label="Top-p", elem_id="top_p")
                 longest = min(MAX_NEW_TOKENS_SLIDER, self.engine.context_len)
                 max_new_tokens = gr.Slider(1, longest, value=min(self.defaults.max_new_tokens, longest), step=1,
                                            label="Max new tokens", elem_id="max_new_tokens")
@@ -187,7 +188,7 @@ class ChatDemo:
 
 
 def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, title: str = "LLaVA-ViTSplit",
-           defaults: GenerationSettings | None = None, max_queue: int = 64, block: bool = True):
+           defaults: GenerationConfig | None = None, max_queue: int = 64, block: bool = True):
     """Build the page around `engine` and serve it; returns the Blocks (call `.close()` to stop)."""
     demo = ChatDemo(engine, title=title, defaults=defaults).build()
     demo.queue(max_size=max_queue)
@@ -208,7 +209,7 @@ def launch(engine: ChatEngine, *, host: str = "127.0.0.1", port: int = 7860, tit
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        defaults = GenerationSettings(args.temperature, args.top_p, args.max_new_tokens)
+        defaults = chat_generation_config(args.temperature, args.top_p, args.max_new_tokens)
     except ChatInputError as error:
         raise SystemExit(f"llava-vitsplit demo: {error}") from None
     engine = load_engine(args)

@@ -4,7 +4,15 @@ This subpackage imports nothing else from ``llava_vitsplit``: the LLaVA projecto
 heads are both built on it.
 """
 
-from .backbones import BACKBONES, BackboneAdapter, adapt_backbone, build_backbone, load_backbone
+from .backbones import (
+    BACKBONES,
+    BackboneAdapter,
+    adapt_backbone,
+    adapter_family,
+    build_backbone,
+    load_backbone,
+    vision_family,
+)
 from .config import ViTSplitConfig
 from .convs import ConvFusion, DeformableConv3x3
 from .deform_conv import DeformConv2d, deform_conv2d
@@ -28,6 +36,7 @@ __all__ = [
     "ViTSplitHeads",
     "ViTSplitPreset",
     "adapt_backbone",
+    "adapter_family",
     "build_backbone",
     "config_for_backbone",
     "deform_conv2d",
@@ -36,4 +45,5 @@ __all__ = [
     "list_presets",
     "load_backbone",
     "uniform_layer_ids",
+    "vision_family",
 ]

@@ -12,6 +12,8 @@ Paper symbols (ViT-Split, section 3.2): a frozen ViT with ``L`` blocks yields hi
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,6 +90,13 @@ class ViTSplitConfig:
             value = getattr(self, name)
             _require(value is None or value >= 1, name, value, "an integer >= 1 or None")
         _require(self.gate_temperature > 0, "gate_temperature", self.gate_temperature, "a float > 0")
+        if self.selection != "explicit":
+            _require(
+                self.num_prior_layers <= self.num_layers,
+                "num_prior_layers (K_p)",
+                self.num_prior_layers,
+                f"1..{self.num_layers}: the backbone has only {self.num_layers} blocks to read the prior from",
+            )
         if self.selection == "uniform":
             _require(
                 0 <= self.prior_start_layer <= self.num_layers - self.num_prior_layers,
@@ -98,14 +107,7 @@ class ViTSplitConfig:
             uniform_layer_ids(
                 self.num_layers, self.num_prior_layers, self.prior_start_layer
             )  # raises on duplicates
-        elif self.selection == "sparse_gate":
-            _require(
-                self.num_prior_layers <= self.num_layers,
-                "num_prior_layers (K_p)",
-                self.num_prior_layers,
-                f"1..{self.num_layers} (num_layers) for the sparse gate",
-            )
-        else:
+        elif self.selection == "explicit":
             ids = self.prior_layer_ids
             _require(
                 ids is not None and len(ids) > 0, "prior_layer_ids", ids, "a non-empty tuple of block ids"
@@ -125,6 +127,29 @@ class ViTSplitConfig:
             raise ValueError(
                 f"prior_layer_ids is only used with selection='explicit', got selection={self.selection!r}"
             )
+
+    def to_dict(self, exclude: Iterable[str] = ()) -> dict:
+        """The fields as JSON values (tuples become lists), without those named in ``exclude``."""
+        data = {name: value for name, value in dataclasses.asdict(self).items() if name not in set(exclude)}
+        if data.get("prior_layer_ids") is not None:
+            data["prior_layer_ids"] = list(data["prior_layer_ids"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object], **fields) -> ViTSplitConfig:
+        """The config of ``to_dict``'s output (JSON lists back to tuples); ``fields`` adds fields not in
+        ``data`` (e.g. ``num_layers``/``hidden_size`` read off a tower). Unknown or doubled names are errors."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown ViT-Split field(s) {unknown}; known: {sorted(known)}")
+        doubled = sorted(set(data) & set(fields))
+        if doubled:
+            raise ValueError(f"ViT-Split field(s) {doubled} are set twice (they are read off the backbone)")
+        data = {**data, **fields}
+        if data.get("prior_layer_ids") is not None:
+            data["prior_layer_ids"] = tuple(data["prior_layer_ids"])
+        return cls(**data)
 
     @property
     def resolved_split_point(self) -> int:

@@ -15,16 +15,19 @@ from .config import ViTSplitConfig
 LLAVA_LLM_WIDTH = 4096  # Vicuna-7B, the LLM of LLaVA-1.5-7B in Table 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ViTSplitPreset:
+    """One published setting; every field is named where the preset is written."""
+
     name: str
     task: str  # "segmentation", "depth", "detection", "vqa"
     dataset: str
     backbone: str
     image_size: tuple[int, int]
-    num_task_layers: int
-    num_prior_layers: int
-    prior_start_layer: int
+    num_task_layers: int  # K_t
+    num_prior_layers: int  # K_p
+    prior_start_layer: int  # b
+    source: str  # where the numbers come from: a table of the paper, or the authors' release
     head: str | None = None  # "linear-seg", "depth", "mask-rcnn", "llm-linear", or None
     num_classes: int | None = None
     patch_size: int | None = None  # None: the backbone's own (detection resamples 14 -> 16)
@@ -32,6 +35,8 @@ class ViTSplitPreset:
     note: str = ""
 
     def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError(f"preset {self.name!r}: say where its numbers come from (source)")
         if self.backbone not in BACKBONES:
             raise ValueError(
                 f"preset {self.name!r}: unknown backbone {self.backbone!r}; known: {sorted(BACKBONES)}"
@@ -52,79 +57,79 @@ class ViTSplitPreset:
         return ViTSplitConfig(**fields)
 
 
-def _dense(name, task, dataset, backbone, size, kt, kp, b, head, classes=None, **kw) -> ViTSplitPreset:
+def _segmentation(name: str, dataset: str, num_classes: int, **fields) -> ViTSplitPreset:
     return ViTSplitPreset(
-        name, task, dataset, backbone, size, kt, kp, b, head=head, num_classes=classes, **kw
+        name=name, task="segmentation", dataset=dataset, head="linear-seg", num_classes=num_classes, **fields
     )
 
 
+def _depth(name: str, **fields) -> ViTSplitPreset:
+    return ViTSplitPreset(name=name, task="depth", dataset="NYU-V2", image_size=(416, 544), head="depth", **fields)
+
+
+def _detection(name: str, **fields) -> ViTSplitPreset:
+    # The detection recipe resamples DINOv2's 14 px patch embedding to 16 px.
+    return ViTSplitPreset(
+        name=name, task="detection", dataset="COCO 2017", image_size=(1024, 1024), head="mask-rcnn",
+        num_classes=80, patch_size=16, **fields,
+    )  # fmt: skip
+
+
+TABLE_10 = "paper Table 10"
 _CLIP_L = BACKBONES["clip-l-336"]
 _PRESETS = [
-    _dense("ade20k-s", "segmentation", "ADE20K", "dinov2-s", (512, 512), 3, 4, 2, "linear-seg", 150),
-    _dense("ade20k-b", "segmentation", "ADE20K", "dinov2-b", (512, 512), 3, 4, 2, "linear-seg", 150),
-    _dense("ade20k-l", "segmentation", "ADE20K", "dinov2-l", (512, 512), 4, 8, 2, "linear-seg", 150),
-    _dense("ade20k-l-896", "segmentation", "ADE20K", "dinov2-l", (896, 896), 4, 8, 2, "linear-seg", 150),
-    _dense("ade20k-g-896", "segmentation", "ADE20K", "dinov2-g", (896, 896), 8, 14, 26, "linear-seg", 150),
-    _dense("cityscapes-l", "segmentation", "Cityscapes", "dinov2-l", (896, 896), 10, 8, 2, "linear-seg", 19),
-    _dense(
-        "pascal-context-l",
-        "segmentation",
-        "Pascal Context",
-        "dinov2-l",
-        (480, 480),
-        6,
-        10,
-        2,
-        "linear-seg",
-        59,
-    ),
-    _dense("nyu-s", "depth", "NYU-V2", "dinov2-s", (416, 544), 3, 4, 2, "depth"),
-    _dense(
-        "nyu-b",
-        "depth",
-        "NYU-V2",
-        "dinov2-b",
-        (416, 544),
-        3,
-        4,
-        2,
-        "depth",
+    _segmentation("ade20k-s", "ADE20K", 150, backbone="dinov2-s", image_size=(512, 512),
+                  num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
+    _segmentation("ade20k-b", "ADE20K", 150, backbone="dinov2-b", image_size=(512, 512),
+                  num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
+    _segmentation("ade20k-l", "ADE20K", 150, backbone="dinov2-l", image_size=(512, 512),
+                  num_task_layers=4, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
+    _segmentation("ade20k-l-896", "ADE20K", 150, backbone="dinov2-l", image_size=(896, 896),
+                  num_task_layers=4, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
+    _segmentation("ade20k-g-896", "ADE20K", 150, backbone="dinov2-g", image_size=(896, 896),
+                  num_task_layers=8, num_prior_layers=14, prior_start_layer=26, source=TABLE_10),
+    _segmentation("cityscapes-l", "Cityscapes", 19, backbone="dinov2-l", image_size=(896, 896),
+                  num_task_layers=10, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
+    _segmentation("pascal-context-l", "Pascal Context", 59, backbone="dinov2-l", image_size=(480, 480),
+                  num_task_layers=6, num_prior_layers=10, prior_start_layer=2, source=TABLE_10),
+    _depth("nyu-s", backbone="dinov2-s", num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
+    _depth(
+        "nyu-b", backbone="dinov2-b", num_task_layers=3, num_prior_layers=4, prior_start_layer=2,
+        source="paper Table 11 (the published model's trainable parameters); Table 10 differs in K_t",
         note="Table 10 lists K_t=4, but Table 11's 37.0M trainable parameters is K_t=3 (K_t=4 gives 44.1M); "
         "we follow the published model",
     ),
-    _dense("nyu-l", "depth", "NYU-V2", "dinov2-l", (416, 544), 3, 4, 6, "depth"),
-    _dense(
-        "coco-s", "detection", "COCO 2017", "dinov2-s", (1024, 1024), 11, 4, 2, "mask-rcnn", 80, patch_size=16
-    ),
-    _dense(
-        "coco-b", "detection", "COCO 2017", "dinov2-b", (1024, 1024), 11, 6, 2, "mask-rcnn", 80, patch_size=16
-    ),
-    _dense(
-        "coco-l", "detection", "COCO 2017", "dinov2-l", (1024, 1024), 23, 8, 6, "mask-rcnn", 80, patch_size=16
-    ),
+    _depth("nyu-l", backbone="dinov2-l", num_task_layers=3, num_prior_layers=4, prior_start_layer=6, source=TABLE_10),
+    _detection("coco-s", backbone="dinov2-s", num_task_layers=11, num_prior_layers=4, prior_start_layer=2,
+               source=TABLE_10),
+    _detection("coco-b", backbone="dinov2-b", num_task_layers=11, num_prior_layers=6, prior_start_layer=2,
+               source=TABLE_10),
+    _detection("coco-l", backbone="dinov2-l", num_task_layers=23, num_prior_layers=8, prior_start_layer=6,
+               source=TABLE_10),
     ViTSplitPreset(
-        "llava",
-        "vqa",
-        "LLaVA-1.5 mix665k",
-        "clip-l-336",
-        (336, 336),
-        1,
-        1,
-        23,
+        name="llava",
+        task="vqa",
+        dataset="LLaVA-1.5 mix665k",
+        backbone="clip-l-336",
+        image_size=(336, 336),
+        num_task_layers=1,
+        num_prior_layers=1,
+        prior_start_layer=23,
         head="llm-linear",
         split_fields=dict(split_point=_CLIP_L.num_layers - 1, apply_final_norm=False),
+        source=TABLE_10 + " (LLaVA row); the resolution is CLIP-L/14-336's",
         note="Table 10 row (prior = last block, b=23); deformable prior head and fusion net at width D, "
         "then a linear map to the LLM width. Table 10 says 512 px; CLIP-L/14-336 runs at 336 px",
     ),
     ViTSplitPreset(
-        "llava-official",
-        "vqa",
-        "LLaVA-1.5 mix665k",
-        "clip-l-336",
-        (336, 336),
-        1,
-        1,
-        22,
+        name="llava-official",
+        task="vqa",
+        dataset="LLaVA-1.5 mix665k",
+        backbone="clip-l-336",
+        image_size=(336, 336),
+        num_task_layers=1,
+        num_prior_layers=1,
+        prior_start_layer=22,
         split_fields=dict(
             selection="explicit",
             prior_layer_ids=(_CLIP_L.num_layers - 2,),  # hs[-2], LLaVA's feature layer
@@ -135,6 +140,7 @@ _PRESETS = [
             apply_final_norm=False,
             task_head_prefix_tokens=False,
         ),
+        source="the authors' released LLaVA projector (where it differs from Table 10's LLaVA row)",
         note="the authors' released projector: task head = copy of the penultimate CLIP block on hs[-3] "
         "without CLS, prior = hs[-2], plain 3x3 convs, fusion straight to the LLM width",
     ),

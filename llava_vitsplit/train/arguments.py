@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 import transformers
 
+from llava_vitsplit.constants import PROJECTOR_TYPES
 from llava_vitsplit.data.conversation import TEMPLATES
-
-PROJECTOR_TYPES = ("vitsplit", "mlp2x_gelu", "linear")
 
 
 @dataclass
@@ -55,6 +54,8 @@ class ModelArguments:
                 raise ValueError(f"--{name} True is not supported (LLaVA-1.5 trains with it False)")
         if self.tune_mm_mlp_adapter and self.pretrain_mm_mlp_adapter:
             raise ValueError("--tune_mm_mlp_adapter (stage 1) and --pretrain_mm_mlp_adapter (stage 2) exclude each other")
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"--image_size must be a positive number of pixels, got {self.image_size}")
         vitsplit_fields = (self.vitsplit_preset, *self.vitsplit_overrides().values())
         if self.mm_projector_type != "vitsplit" and any(v is not None for v in vitsplit_fields):
             raise ValueError(f"--vitsplit_* flags need --mm_projector_type vitsplit, got {self.mm_projector_type!r}")
@@ -113,6 +114,9 @@ class TrainingArguments(transformers.TrainingArguments):
     warmup_ratio: float | None = field(
         default=None, metadata={"help": "LLaVA's name: warmup as a fraction of all steps (sets --warmup_steps)"}
     )
+    allow_changed_args: str = field(
+        default="", metadata={"help": "comma-separated arguments allowed to differ from the run being resumed"}
+    )
 
     def __post_init__(self) -> None:
         if self.warmup_ratio is not None:
@@ -131,6 +135,15 @@ class TrainingArguments(transformers.TrainingArguments):
             raise ValueError(f"--lora_bias {self.lora_bias!r}: choose 'none', 'all' or 'lora_only'")
         if self.model_max_length < 1:
             raise ValueError(f"--model_max_length must be positive, got {self.model_max_length}")
+        for name in ("learning_rate", "mm_projector_lr", "vitsplit_task_head_lr"):
+            rate = getattr(self, name)
+            if rate is not None and rate < 0:
+                raise ValueError(f"--{name} {rate}: a learning rate must be >= 0 (a negative one ascends the loss)")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError(
+                f"--num_train_epochs {self.num_train_epochs} with --max_steps {self.max_steps} trains no step: "
+                "give a positive --num_train_epochs or --max_steps"
+            )
 
 
 def parse_arguments(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from llava_vitsplit.constants import PROJECTOR_MODULE
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, projector_io
 
 from .arguments import ModelArguments, TrainingArguments
 
+logger = logging.getLogger(__name__)
+
 BUILD_SPEC_FILE = "llava_vitsplit_build.json"
-PROJECTOR_MODULE = "multi_modal_projector"
+VITSPLIT_FLAGS = "--vitsplit_num_task_layers (K_t), --vitsplit_num_prior_layers (K_p), --vitsplit_prior_start_layer (b)"
 
 
 @dataclass(frozen=True)
@@ -97,11 +101,28 @@ def build_model(model_args: ModelArguments, training_args: TrainingArguments):
     # With DeepSpeed, bf16 weights (it keeps fp32 master copies); otherwise fp32 weights and autocast.
     dtype = torch.bfloat16 if training_args.deepspeed and training_args.bf16 else None
     with _without_zero3_init():
-        model, processor = spec.build(torch_dtype=dtype)
+        try:
+            model, processor = spec.build(torch_dtype=dtype)
+        except ValueError as error:
+            if "ViTSplitConfig." not in str(error):
+                raise
+            raise ValueError(f"{error} (set with {VITSPLIT_FLAGS}, vision tower {spec.vision_tower_path})") from error
     if model_args.pretrain_mm_mlp_adapter:
         projector_io.load_projector(model, model_args.pretrain_mm_mlp_adapter)
     model.config.use_cache = False
     return model, processor, spec
+
+
+def fit_model_max_length(training_args: TrainingArguments, text_config, llm_path: str) -> None:
+    """Clamp `--model_max_length` to the LLM's position range, saying so: past
+    `max_position_embeddings` the positions are ones the LLM never learnt."""
+    positions = getattr(text_config, "max_position_embeddings", None)
+    if positions is not None and training_args.model_max_length > positions:
+        logger.warning(
+            "--model_max_length %d is above the LLM's max_position_embeddings %d (%s): samples are cut at %d tokens",
+            training_args.model_max_length, positions, llm_path, positions,
+        )
+        training_args.model_max_length = positions
 
 
 def language_model_linear_names(model: nn.Module) -> list[str]:

@@ -1,7 +1,8 @@
 """`python -m llava_vitsplit.train ...`: one LLaVA training stage with the HF Trainer.
 
 Rerunning the same command after an interruption resumes from the latest complete checkpoint in
-`--output_dir`. At the end the output folder opens with `load_pretrained_model` (stage 2), holds
+`--output_dir` (or from `--resume_from_checkpoint PATH`); the run's arguments are recorded there
+(`run_arguments.json`) and a rerun with other arguments is refused with the differences. At the end the output folder opens with `load_pretrained_model` (stage 2), holds
 the projector alone (stage 1), or the LoRA adapters (`llava-vitsplit merge-lora` merges them).
 """
 
@@ -20,9 +21,9 @@ from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.issues import DataIssueLog, summarize, write_summary
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
 
-from ..checkpoints import latest_complete_checkpoint
 from .arguments import ModelArguments, TrainingArguments, parse_arguments
-from .model_setup import build_model, configure_trainable, trainable_parameter_report
+from .model_setup import build_model, configure_trainable, fit_model_max_length, trainable_parameter_report
+from .run_record import RUN_ARGUMENTS_FILE, RecordInCheckpoints, RunArguments, check_resume, resume_checkpoint
 from .trainer import LlavaTrainer
 
 logger = logging.getLogger("llava_vitsplit.train")
@@ -59,10 +60,15 @@ def run(argv: list[str] | None = None) -> Path:
         # Non-reentrant checkpointing lets gradients reach the projector through frozen LLM layers.
         training_args.activation_checkpointing_kwargs = {"use_reentrant": False}
     output_dir = Path(training_args.output_dir)
-    resume_from = latest_complete_checkpoint(output_dir)
+    run_arguments = RunArguments.from_arguments(model_args, data_args, training_args)
+    resume_from = resume_checkpoint(output_dir, training_args.resume_from_checkpoint)
+    check_resume(run_arguments, output_dir, resume_from, training_args.allow_changed_args)
     transformers.set_seed(training_args.seed)
 
     model, processor, spec = build_model(model_args, training_args)
+    fit_model_max_length(training_args, model.config.text_config, model_args.model_name_or_path)
+    if training_args.should_save:
+        run_arguments.save(output_dir)
     processor.image_aspect_ratio = data_args.image_aspect_ratio  # saved with it: inference sees what training saw
     model = configure_trainable(model, model_args, training_args)
     logger.info(trainable_parameter_report(model))
@@ -94,6 +100,7 @@ def run(argv: list[str] | None = None) -> Path:
         data_collator=LlavaDataCollator(tokenizer.pad_token_id),  # from_parts sets it (LLaVA: UNK)
         processing_class=processor,
         projector_only=model_args.tune_mm_mlp_adapter,
+        callbacks=[RecordInCheckpoints(output_dir / RUN_ARGUMENTS_FILE)],
     )
     if training_args.should_log:
         logger.info(
@@ -126,6 +133,6 @@ def report_data_issues(issues_dir: Path, summary_path: Path) -> None:
         logger.info("data report: %s", message)
 
 
-def main() -> int:
-    run(sys.argv[1:])
+def main(argv: list[str] | None = None) -> int:
+    run(sys.argv[1:] if argv is None else argv)
     return 0

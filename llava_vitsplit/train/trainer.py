@@ -14,11 +14,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
+from llava_vitsplit.constants import PROJECTOR_MODULE
 from llava_vitsplit.model import projector_io
 
 from .sampler import ModalityLengthGroupedSampler
 
-PROJECTOR_MODULE = "multi_modal_projector"
 TASK_HEAD_MODULE = "task_head"
 
 

@@ -1,14 +1,14 @@
 """How much of the scene a projector's output tokens still carry: linear probes on the sample scenes.
 
-For every object of the generated scenes (`llava-vitsplit make-sample-data`), the token at the
+For every object of the generated scenes (`llava-vitsplit make-scenes`), the token at the
 object's centre patch is read off (a) the frozen tower's hidden state that LLaVA's projectors
 read (`hs[-2]`) and (b) each checkpoint's projector output. A linear classifier for the object's
 colour and shape is fitted on the training images' objects and scored on the held-out images'.
 A projector whose probe accuracy falls far below the tower's has thrown information away that
 the LLM can then never read (seen with the official ViT-Split projector at a stage-1 rate of 1e-3).
 
-    python scripts/benchmarks/projector_probe.py playground/checkpoints/demo-pretrain \\
-        playground/checkpoints/demo-finetune
+    python scripts/benchmarks/projector_probe.py playground/checkpoints/quickstart-pretrain \\
+        playground/checkpoints/quickstart-finetune
 
 Stage-1 folders (projector only) are opened over the demo LLM, or over `--model-base`.
 """
@@ -23,10 +23,10 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from llava_vitsplit.data.scene_dataset import SCENES_FILE
 from llava_vitsplit.model.builder import load_model
 from llava_vitsplit.model.projector_io import PROJECTOR_WEIGHTS
-from llava_vitsplit.quickstart.weights import fetch_demo_weights
+from llava_vitsplit.quickstart.scene_dataset import SCENES_FILE
+from llava_vitsplit.quickstart.weights import fetch_quickstart_weights
 from llava_vitsplit.split import frozen_hidden_states
 
 ATTRIBUTES = ("colour", "shape")
@@ -83,7 +83,7 @@ def main() -> None:
     for checkpoint in tqdm(args.checkpoints, desc="checkpoints"):
         base = None
         if (Path(checkpoint) / PROJECTOR_WEIGHTS).exists():
-            base = args.model_base or str(fetch_demo_weights().smollm2_135m)
+            base = args.model_base or str(fetch_quickstart_weights().smollm2_135m)
         model, processor = load_model(checkpoint, base, device="cpu", torch_dtype=torch.float32)
         model.eval()
         pixels = torch.stack([processor.process_images([image])[0] for image in images])

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from llava_vitsplit.data.collator import LlavaDataCollator
 from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
-from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
-from llava_vitsplit.quickstart.weights import fetch_demo_weights
+from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_scenes
+from llava_vitsplit.quickstart.weights import fetch_quickstart_weights
 from llava_vitsplit.train.arguments import parse_arguments
 from llava_vitsplit.train.model_setup import build_model, configure_trainable
 
@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     torch.manual_seed(0)
-    weights = fetch_demo_weights()
-    data = make_sample_data(config=SceneDataConfig(), progress=False)
+    weights = fetch_quickstart_weights()
+    data = make_scenes(config=SceneDataConfig(), progress=False)
     built = {name: build(flags, weights, data, args.batch_size) for name, flags in VARIANTS.items()}
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for round_index in tqdm(range(args.rounds + 1), desc="rounds"):

@@ -6,8 +6,9 @@
 # A rerun resumes every chunk from the answers already written (same GPU count).
 #
 # Settings (environment): MODEL_PATH (required), MODEL_BASE (LoRA / projector-only checkpoints),
-# CKPT (name of the run, default: the checkpoint folder's name), CONV_MODE (vicuna_v1), BATCH_SIZE
-# (8), EVAL_DIR (playground/data/eval), PYTHON (the repository's .venv, else python).
+# CKPT (name of the run, default: `eval run-name`, the checkpoint folder's name and fingerprint),
+# CONV_MODE (vicuna_v1), BATCH_SIZE (8), EVAL_DIR (playground/data/eval), PYTHON (the repository's
+# .venv, else python).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,7 +21,9 @@ if [[ -z "${MODEL_PATH:-}" ]]; then
     echo "set MODEL_PATH to the checkpoint folder to evaluate" >&2
     exit 2
 fi
-CKPT="${CKPT:-$(basename "$MODEL_PATH")}"
+# The answers folder: the checkpoint folder's name and its fingerprint, so two runs' final/ or
+# checkpoint-1000/ folders never share answers (and a rerun of the same model resumes its own).
+CKPT="${CKPT:-$("$PYTHON" -m llava_vitsplit eval run-name --model-path "$MODEL_PATH" ${MODEL_BASE:+--model-base "$MODEL_BASE"})}"
 CONV_MODE="${CONV_MODE:-vicuna_v1}"
 BATCH_SIZE="${BATCH_SIZE:-8}"
 EVAL_DIR="${EVAL_DIR:-playground/data/eval}"
@@ -63,5 +66,5 @@ answer_in_chunks() {
     done
     if (( failed )); then exit 1; fi
     "$PYTHON" -m llava_vitsplit eval merge-answers "${chunk_files[@]}" \
-        --output-file "$answer_dir/merge.jsonl" ${order_file:+--question-file "$order_file"}
+        --output-file "$answer_dir/merge.jsonl" ${order_file:+--question-file "$order_file"} --overwrite
 }

@@ -14,7 +14,7 @@ SPLIT="${SPLIT:-mmbench_dev_20230712}"
 QUESTION_FILE="${QUESTION_FILE:-$MMBENCH_DIR/$SPLIT.tsv}"
 ANSWERS="$MMBENCH_DIR/answers/$SPLIT/$CKPT"
 answer_in_chunks "$QUESTION_FILE" "" "$ANSWERS"
-"$PYTHON" -m llava_vitsplit eval score-mmbench \
+"$PYTHON" -m llava_vitsplit eval score-mmbench --overwrite \
     --question-file "$QUESTION_FILE" \
     --result-file "$ANSWERS/merge.jsonl" \
     --output-file "$MMBENCH_DIR/answers_upload/$SPLIT/$CKPT.xlsx" \

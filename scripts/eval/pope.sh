@@ -11,7 +11,7 @@ source "$(dirname "$0")/chunks.sh"
 POPE_DIR="$EVAL_DIR/pope"
 ANSWERS="$POPE_DIR/answers/$CKPT"
 answer_in_chunks "$POPE_DIR/llava_pope_test.jsonl" "$POPE_DIR/val2014" "$ANSWERS" "$POPE_DIR/llava_pope_test.jsonl"
-"$PYTHON" -m llava_vitsplit eval score-pope \
+"$PYTHON" -m llava_vitsplit eval score-pope --overwrite \
     --annotation-dir "$POPE_DIR/coco" \
     --question-file "$POPE_DIR/llava_pope_test.jsonl" \
     --result-file "$ANSWERS/merge.jsonl" \

@@ -20,7 +20,7 @@ if [[ ! -f "$SUBMISSION_QUESTIONS" ]]; then
 fi
 ANSWERS="$VQAV2_DIR/answers/$SPLIT/$CKPT"
 answer_in_chunks "$VQAV2_DIR/$SPLIT.jsonl" "$IMAGE_FOLDER" "$ANSWERS" "$VQAV2_DIR/$SPLIT.jsonl"
-"$PYTHON" -m llava_vitsplit eval score-vqav2 \
+"$PYTHON" -m llava_vitsplit eval score-vqav2 --overwrite \
     --result-file "$ANSWERS/merge.jsonl" \
     --question-file "$SUBMISSION_QUESTIONS" --fill-missing \
     --output-file "$VQAV2_DIR/answers_upload/$SPLIT/$CKPT.json" \

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from llava_vitsplit.eval.mmbench import build_llava_prompt, build_lmms_eval_prompt
+from llava_vitsplit.eval.provenance import answers_folder_name
 from llava_vitsplit.eval.vqav2 import normalize_for_submission
 
 from .benchmark_data import (
@@ -161,9 +162,11 @@ def test_llava_scripts_scores_equal_hand_computation(checkpoint, work):
         "CUDA_VISIBLE_DEVICES": "",  # CPU: one chunk
     }
     scripts = REPO_ROOT / "scripts" / "eval"
+    run_name = answers_folder_name(checkpoint)  # the scripts' default CKPT
+    assert run_name.startswith(f"{checkpoint.name}-")
 
     _run(["bash", str(scripts / "pope.sh")], cwd=work, env_extra=env)
-    pope_answers = eval_dir / "pope" / "answers" / checkpoint.name
+    pope_answers = eval_dir / "pope" / "answers" / run_name
     metrics = json.loads((pope_answers / "metrics.json").read_text())
     _pope_metrics_match(metrics["overall"], _merged_texts(pope_answers / "merge.jsonl"))
 
@@ -175,14 +178,14 @@ def test_llava_scripts_scores_equal_hand_computation(checkpoint, work):
     }
     _run(["bash", str(scripts / "vqav2.sh")], cwd=work, env_extra=vqav2_env)
     vqav2_answers = _merged_texts(
-        eval_dir / "vqav2" / "answers" / "llava_vqav2_val" / checkpoint.name / "merge.jsonl"
+        eval_dir / "vqav2" / "answers" / "llava_vqav2_val" / run_name / "merge.jsonl"
     )
     metrics = json.loads(
-        (eval_dir / "vqav2" / "answers" / "llava_vqav2_val" / checkpoint.name / "metrics.json").read_text()
+        (eval_dir / "vqav2" / "answers" / "llava_vqav2_val" / run_name / "metrics.json").read_text()
     )
     assert metrics["accuracy"] == pytest.approx(vqav2_by_hand(VQAV2_ITEMS, vqav2_answers))
     upload = json.loads(
-        (eval_dir / "vqav2" / "answers_upload" / "llava_vqav2_val" / f"{checkpoint.name}.json").read_text()
+        (eval_dir / "vqav2" / "answers_upload" / "llava_vqav2_val" / f"{run_name}.json").read_text()
     )
     assert upload == [
         {"question_id": item["question_id"], "answer": normalize_for_submission(text)}
@@ -192,10 +195,10 @@ def test_llava_scripts_scores_equal_hand_computation(checkpoint, work):
     mmbench_env = {**env, "SPLIT": "dev", "QUESTION_FILE": str(data / "mmbench_en" / "dev.parquet")}
     _run(["bash", str(scripts / "mmbench.sh")], cwd=work, env_extra=mmbench_env)
     mmbench_dir = eval_dir / "mmbench"
-    mmbench_answers = _merged_texts(mmbench_dir / "answers" / "dev" / checkpoint.name / "merge.jsonl")
-    metrics = json.loads((mmbench_dir / "answers" / "dev" / checkpoint.name / "metrics.json").read_text())
+    mmbench_answers = _merged_texts(mmbench_dir / "answers" / "dev" / run_name / "merge.jsonl")
+    metrics = json.loads((mmbench_dir / "answers" / "dev" / run_name / "metrics.json").read_text())
     assert metrics["accuracy"] == pytest.approx(mmbench_by_hand(MMBENCH_ITEMS, mmbench_answers))
-    sheet = pd.read_excel(mmbench_dir / "answers_upload" / "dev" / f"{checkpoint.name}.xlsx")
+    sheet = pd.read_excel(mmbench_dir / "answers_upload" / "dev" / f"{run_name}.xlsx")
     assert sheet["index"].tolist() == [0, 1, 2] and sheet["prediction"].tolist() == mmbench_answers
     print(
         "LLaVA-script answers:", _merged_texts(pope_answers / "merge.jsonl"), vqav2_answers, mmbench_answers

@@ -7,12 +7,12 @@ import torch
 from PIL import Image
 
 from llava_vitsplit.eval.inference import (
-    GenerationSettings,
     VisualQuestionAnswerer,
     cut_at_stop_strings,
     parse_dtype,
 )
 from llava_vitsplit.eval.lmms_model import settings_from_gen_kwargs
+from llava_vitsplit.model.generation import decoding_config
 
 from .tiny_checkpoint import VICUNA_SYSTEM
 
@@ -40,22 +40,33 @@ def test_prompt_is_llava_v1_with_the_image_first(answerer):
     assert answerer.prompt("What is it?", 1) == f"{VICUNA_SYSTEM} USER: <image>\nWhat is it? ASSISTANT:"
     assert answerer.prompt("<image>\nWhat is it?", 1) == answerer.prompt("What is it?", 1)
     assert answerer.prompt("What is it?", 0) == f"{VICUNA_SYSTEM} USER: What is it? ASSISTANT:"
-    with pytest.raises(ValueError, match="2 images for one question"):
-        answerer.prompt("Compare them.", 2)
+    two = f"{VICUNA_SYSTEM} USER: <image>\n<image>\nCompare them. ASSISTANT:"
+    assert answerer.prompt("Compare them.", 2) == two
+    assert answerer.prompt("<image> or <image>: which?", 2).endswith("USER: <image> or <image>: which? ASSISTANT:")
+    with pytest.raises(ValueError, match="holds 1 <image> but 2 images"):
+        answerer.prompt("<image>\nCompare them.", 2)
     with pytest.raises(ValueError, match="holds 1 <image> but 0 images"):
         answerer.prompt("<image>\nWhat is it?", 0)
 
 
 def test_batched_generation_equals_one_at_a_time(answerer, images):
-    settings = GenerationSettings(max_new_tokens=6)
+    settings = decoding_config(max_new_tokens=6)
     batched = answerer.generate(QUESTIONS, images, settings)
     alone = [answerer.generate([question], [row], settings)[0] for question, row in zip(QUESTIONS, images)]
     assert batched == alone
     assert any(batched)  # a random model still says something
 
 
+def test_several_images_per_question_batch_with_single_ones(answerer, images):
+    pair = [Image.new("RGB", (40, 30), "red"), Image.new("RGB", (30, 40), "blue")]
+    rows, questions = [pair, images[1], pair[::-1]], ["Compare them.", QUESTIONS[1], "Compare them."]
+    settings = decoding_config(max_new_tokens=6)
+    batched = answerer.generate(questions, rows, settings)
+    assert batched == [answerer.generate([question], [row], settings)[0] for question, row in zip(questions, rows)]
+
+
 def test_text_only_question(answerer):
-    (reply,) = answerer.generate(["How many dogs are there?"], [[]], GenerationSettings(max_new_tokens=4))
+    (reply,) = answerer.generate(["How many dogs are there?"], [[]], decoding_config(max_new_tokens=4))
     assert isinstance(reply, str)
 
 
@@ -105,16 +116,16 @@ def test_generation_settings_from_lmms_eval_kwargs():
     greedy = settings_from_gen_kwargs(
         {"max_new_tokens": 16, "temperature": 0, "top_p": 1.0, "num_beams": 1, "do_sample": False}
     )
-    assert (greedy.do_sample, greedy.max_new_tokens, greedy.until) == (False, 16, ())
+    assert (greedy.do_sample, greedy.max_new_tokens, greedy.stop_strings) == (False, 16, None)
     assert not settings_from_gen_kwargs({"temperature": 0.7, "do_sample": False}).do_sample
     assert settings_from_gen_kwargs({"temperature": 0.7}).temperature == 0.7
     assert settings_from_gen_kwargs({"do_sample": True}).temperature == 1.0
-    assert settings_from_gen_kwargs({"until": "ASSISTANT:"}).until == ("ASSISTANT:",)
+    assert settings_from_gen_kwargs({"until": "ASSISTANT:"}).stop_strings == ["ASSISTANT:"]
     assert settings_from_gen_kwargs({}).max_new_tokens == 1024
     with pytest.raises(ValueError, match="unsupported generation kwargs \\['repetition_penalty'\\]"):
         settings_from_gen_kwargs({"repetition_penalty": 1.1})
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
-        GenerationSettings(max_new_tokens=0)
+        decoding_config(max_new_tokens=0)
 
 
 def test_parse_dtype():

@@ -10,7 +10,7 @@ from llava_vitsplit.eval.answer_files import EvalFileError, read_answers
 
 from .benchmark_data import MMBENCH_ITEMS, POPE_ITEMS, export_benchmark, llava_pope_files
 
-ANSWER_FIELDS = {"question_id", "prompt", "text", "answer_id", "model_id", "metadata"}
+ANSWER_FIELDS = {"question_id", "prompt", "text", "answer_id", "model_id", "metadata", "writer"}
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +114,26 @@ def test_an_interrupted_run_resumes_without_redoing_answers(tiny_checkpoint, pop
     assert resumed[:2] == lines[:2]  # kept as they were (same answer ids)
     assert all(line.endswith("\n") for line in resumed) and len(resumed) == 6
     assert _texts(interrupted) == _texts(complete)
-    # A finished file: nothing to do, no model loaded, nothing written.
+    # A finished file: nothing to do, nothing written.
     before = interrupted.read_bytes()
-    _answer(tmp_path / "no-model-here", question_file, interrupted, image_folder=images)
+    _answer(tiny_checkpoint, question_file, interrupted, image_folder=images)
     assert interrupted.read_bytes() == before
+
+
+def test_a_finished_chunk_loads_no_model(pope_dir, tmp_path):
+    from llava_vitsplit.eval.answer_files import make_answer, write_answer
+    from llava_vitsplit.eval.model_vqa import answer_question_file
+
+    question_file = pope_dir / "llava_pope_test.jsonl"
+    answers_file = tmp_path / "answers.jsonl"
+    with open(answers_file, "w") as handle:
+        for line in question_file.read_text().splitlines():
+            write_answer(handle, make_answer(json.loads(line)["question_id"], "p", "yes", "m"))
+
+    def load_answerer():
+        raise AssertionError("a finished chunk must not load the model")
+
+    assert answer_question_file(load_answerer, question_file, answers_file, image_folder=pope_dir / "val2014") == 0
 
 
 def test_a_missing_image_names_the_file_and_the_question(tiny_checkpoint, pope_dir, tmp_path):

@@ -13,10 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_weights():
-    from llava_vitsplit.quickstart.weights import fetch_demo_weights
+def quickstart_weights():
+    from llava_vitsplit.quickstart.weights import fetch_quickstart_weights
 
-    return fetch_demo_weights()
+    return fetch_quickstart_weights()
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,10 @@ def _chat(tokenizer, text: str) -> str:
     return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
 
 
-def test_vitsplit_on_dinov2_and_smollm2_generates_and_round_trips(demo_weights, photo, tmp_path):
+def test_vitsplit_on_dinov2_and_smollm2_generates_and_round_trips(quickstart_weights, photo, tmp_path):
     torch.manual_seed(0)
     model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
-        demo_weights.smollm2_135m, demo_weights.dinov2_small, projector_type="vitsplit", vitsplit_preset="llava", image_size=112
+        quickstart_weights.smollm2_135m, quickstart_weights.dinov2_small, projector_type="vitsplit", vitsplit_preset="llava", image_size=112
     )
     model.eval()
     assert model.config.image_seq_length == 64  # 112 px / 14 px patches = 8 x 8

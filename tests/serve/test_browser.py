@@ -3,7 +3,7 @@
 It loads the page, attaches a photo, sends a question, waits for the streamed answer and saves a
 screenshot to the test's folder. For the README's picture:
 
-    DEMO_SCREENSHOT=docs/images/demo.png [DEMO_SCREENSHOT_MODEL=playground/checkpoints/demo-finetune] \
+    DEMO_SCREENSHOT=docs/images/demo.png [DEMO_SCREENSHOT_MODEL=playground/checkpoints/quickstart-finetune] \
         python -m pytest tests/serve/test_browser.py
 
 copies it there, and with DEMO_SCREENSHOT_MODEL the page serves that model instead of the tiny one.

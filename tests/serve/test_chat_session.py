@@ -6,15 +6,15 @@ import torch
 from llava_vitsplit.data.conversation import ASSISTANT, IMAGE_TOKEN, USER
 from llava_vitsplit.serve.chat_session import ChatEngine, Conversation, clean_question, model_name_from_path
 from llava_vitsplit.serve.errors import ChatInputError
-from llava_vitsplit.serve.generation_settings import GenerationSettings
+from llava_vitsplit.serve.generation_settings import chat_generation_config
 from llava_vitsplit.serve.image_input import read_image
 
-GREEDY = GenerationSettings(temperature=0, max_new_tokens=8)
+GREEDY = chat_generation_config(temperature=0, max_new_tokens=8)
 
 
 @pytest.fixture
 def conversation(example_photos):
-    return Conversation(image=read_image(example_photos[0]))
+    return Conversation(images=[read_image(example_photos[0])])
 
 
 def test_streamed_reply_grows_and_equals_plain_generate(engine, conversation):
@@ -32,7 +32,8 @@ def test_two_turns_are_recorded_and_the_second_prompt_holds_the_first(engine, co
     first = list(engine.reply(conversation, "What animal is this?", GREEDY))[-1]
     second = list(engine.reply(conversation, "What colour is it?", GREEDY))[-1]
     assert [(t.role, t.text) for t in conversation.turns] == [
-        (USER, "What animal is this?"), (ASSISTANT, first), (USER, "What colour is it?"), (ASSISTANT, second)
+        (USER, f"{IMAGE_TOKEN}\nWhat animal is this?"), (ASSISTANT, first), (USER, "What colour is it?"),
+        (ASSISTANT, second)
     ]
     prompt = engine.build_prompt(conversation, "And its eyes?")
     assert prompt.count(IMAGE_TOKEN) == 1 and prompt.index(IMAGE_TOKEN) < prompt.index("What animal is this?")
@@ -67,7 +68,7 @@ def test_a_prompt_over_the_context_is_refused_and_the_room_caps_the_reply(engine
     asked = []
     original = engine.model.generate
     monkeypatch.setattr(engine.model, "generate", lambda **kwargs: asked.append(kwargs["max_new_tokens"]) or original(**kwargs))
-    list(engine.reply(conversation, question, GenerationSettings(0, 1, 500)))
+    list(engine.reply(conversation, question, chat_generation_config(0, 1, 500)))
     assert asked == [room]
 
 
@@ -81,7 +82,7 @@ def test_stopping_early_keeps_the_partial_answer_and_stops_generation(engine, co
         return output
 
     monkeypatch.setattr(engine.model, "generate", counting_generate)
-    replies = engine.reply(conversation, "Describe it.", GenerationSettings(0, 1, 200))
+    replies = engine.reply(conversation, "Describe it.", chat_generation_config(0, 1, 200))
     shown = next(replies)
     replies.close()
     assert generated_lengths and generated_lengths[0] < 200, "generation should stop when the reader stops"
@@ -96,7 +97,7 @@ def test_ctrl_c_while_reading_keeps_the_partial_answer(engine, conversation, mon
     monkeypatch.setattr(engine, "_generate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         list(engine.reply(conversation, "What is it?", GREEDY))
-    assert [turn.text for turn in conversation.turns] == ["What is it?", "A cat"]
+    assert [turn.text for turn in conversation.turns] == [f"{IMAGE_TOKEN}\nWhat is it?", "A cat"]
 
 
 def test_a_failure_inside_generate_reaches_the_caller(engine, conversation, monkeypatch):
@@ -115,14 +116,32 @@ def test_regenerate_replaces_the_last_answer(engine, conversation):
         list(engine.regenerate(conversation, GREEDY))
     list(engine.reply(conversation, "What animal is this?", GREEDY))
     torch.manual_seed(1)
-    again = list(engine.regenerate(conversation, GenerationSettings(temperature=1.0, top_p=1.0, max_new_tokens=8)))[-1]
+    again = list(engine.regenerate(conversation, chat_generation_config(temperature=1.0, top_p=1.0, max_new_tokens=8)))[-1]
     assert len(conversation.turns) == 2 and conversation.turns[1].text == again
 
 
-def test_a_new_image_starts_over(engine, conversation, example_photos):
+def test_start_over_with_new_images(engine, conversation, example_photos):
     list(engine.reply(conversation, "What animal is this?", GREEDY))
     conversation.start_over(read_image(example_photos[1]))
-    assert conversation.turns == [] and conversation.image.name == "astronaut.jpg"
+    assert conversation.turns == [] and [image.name for image in conversation.images] == ["astronaut.jpg"]
+
+
+def test_images_attached_later_go_with_the_next_question_in_order(engine, conversation, example_photos):
+    list(engine.reply(conversation, "What animal is this?", GREEDY))
+    conversation.attach(read_image(example_photos[1]))
+    conversation.attach(read_image(example_photos[2]))
+    assert conversation.pending_images == 2
+    inputs, _ = engine.prepare_inputs(conversation, "And these two?")
+    assert inputs["pixel_values"].shape[0] == 3
+    assert int((inputs["input_ids"] == engine.model.config.image_token_id).sum()) == 3 * 16
+    prompt = engine.build_prompt(conversation, "And these two?")
+    assert prompt.index("What animal") < prompt.index(f"{IMAGE_TOKEN}\n{IMAGE_TOKEN}\nAnd these two?")
+    list(engine.reply(conversation, "And these two?", GREEDY))
+    assert conversation.pending_images == 0
+    list(engine.regenerate(conversation, GREEDY))  # the regenerated question keeps its two images
+    assert conversation.turns[2].text == f"{IMAGE_TOKEN}\n{IMAGE_TOKEN}\nAnd these two?"
+    with pytest.raises(ChatInputError, match=r"\(48 of them for 3 images\)"):
+        list(engine.reply(conversation, "the cat " * 200, GREEDY))
 
 
 @pytest.mark.parametrize(
@@ -131,7 +150,7 @@ def test_a_new_image_starts_over(engine, conversation, example_photos):
 )
 def test_bad_generation_settings_are_messages(settings, message):
     with pytest.raises(ChatInputError, match=message):
-        GenerationSettings(**settings)
+        chat_generation_config(**settings)
 
 
 def test_engine_loads_on_cpu_in_fp32_with_the_context_of_the_llm(engine, tiny_checkpoint):

@@ -40,3 +40,15 @@ def test_unsupported_model_is_named():
 def test_input_smaller_than_a_patch_is_rejected(backbone):
     with pytest.raises(ValueError, match="smaller than one 8x8 patch"):
         adapt_backbone(backbone).grid_size(4, 32)
+
+
+def test_tower_family_rules_live_with_the_adapters():
+    from transformers import CLIPVisionConfig, Dinov2WithRegistersConfig, SiglipVisionConfig
+
+    from llava_vitsplit.split import adapter_family, vision_family
+
+    families = [vision_family(c) for c in (CLIPVisionConfig(), SiglipVisionConfig(), Dinov2WithRegistersConfig())]
+    assert families == ["clip", "siglip", "dinov2"]
+    assert [adapter_family(f).features_after_final_norm for f in families] == [False, False, True]
+    with pytest.raises(ValueError, match="unknown tower family 'vit'"):
+        adapter_family("vit")

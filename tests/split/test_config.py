@@ -59,3 +59,16 @@ def test_fusion_width_must_divide_into_the_heads_groupnorm():
         SegmentationHead(100, num_classes=150)
     with pytest.raises(ValueError, match="in_channels / 2 = 48 must be divisible by 32"):
         DepthHead(96)
+
+
+def test_to_dict_and_from_dict_round_trip_through_json():
+    import json
+
+    config = ViTSplitConfig(num_layers=12, hidden_size=64, selection="explicit", num_prior_layers=2, prior_layer_ids=(3, 9))
+    data = json.loads(json.dumps(config.to_dict(exclude=("num_layers", "hidden_size"))))
+    assert data["prior_layer_ids"] == [3, 9] and "num_layers" not in data
+    assert ViTSplitConfig.from_dict(data, num_layers=12, hidden_size=64) == config
+    with pytest.raises(ValueError, match=r"unknown ViT-Split field\(s\) \['num_blocks'\]"):
+        ViTSplitConfig.from_dict({"num_blocks": 2}, num_layers=12, hidden_size=64)
+    with pytest.raises(ValueError, match=r"\['num_layers'\] are set twice"):
+        ViTSplitConfig.from_dict(config.to_dict(), num_layers=12)

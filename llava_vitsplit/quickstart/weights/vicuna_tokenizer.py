@@ -21,7 +21,6 @@ from pathlib import Path
 
 from llava_vitsplit.quickstart.weights.archive import extract_members
 from llava_vitsplit.quickstart.weights.cache import build_once, cache_root
-from llava_vitsplit.quickstart.weights.pad_token import set_llava_pad_token
 from llava_vitsplit.quickstart.weights.pip_fetch import download_package
 
 PACKAGE = "llama-cpp-python"
@@ -87,6 +86,8 @@ def _gguf_context_length(gguf_path: Path) -> int:
 def build_vicuna_tokenizer(gguf_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Save a SentencePiece-exact tokenizer for the GGUF vocabulary to `out_dir` (pad = UNK, as in LLaVA)."""
     from transformers import AutoTokenizer
+
+    from llava_vitsplit.model.tokenizer import set_llava_pad_token
 
     gguf_path = Path(gguf_path)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)

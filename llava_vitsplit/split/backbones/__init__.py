@@ -1,10 +1,20 @@
 from .base import BackboneAdapter
 from .clip import ClipAdapter
 from .dinov2 import Dinov2Adapter
-from .registry import BACKBONES, BackboneSpec, adapt_backbone, build_backbone, load_backbone
+from .registry import (
+    ADAPTER_FAMILIES,
+    BACKBONES,
+    BackboneSpec,
+    adapt_backbone,
+    adapter_family,
+    build_backbone,
+    load_backbone,
+    vision_family,
+)
 from .siglip import SiglipAdapter
 
 __all__ = [
+    "ADAPTER_FAMILIES",
     "BACKBONES",
     "BackboneAdapter",
     "BackboneSpec",
@@ -12,6 +22,8 @@ __all__ = [
     "Dinov2Adapter",
     "SiglipAdapter",
     "adapt_backbone",
+    "adapter_family",
     "build_backbone",
     "load_backbone",
+    "vision_family",
 ]

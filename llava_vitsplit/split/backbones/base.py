@@ -15,6 +15,14 @@ class BackboneAdapter(ABC):
     as a child under its usual name, so checkpoints keep their usual keys; the adapter only reads it.
     """
 
+    family: str
+    """The tower family's name (``"clip"``, ``"siglip"``, ``"dinov2"``)."""
+    config_model_types: tuple[str, ...]
+    """transformers ``model_type`` of the vision configs this adapter reads."""
+    features_after_final_norm: bool
+    """Whether the family's features are meant to be read after its final norm (DINOv2) or raw
+    (CLIP, SigLIP: LLaVA reads CLIP's hidden states without ``post_layernorm``)."""
+
     def __init__(self, model: nn.Module) -> None:
         self.model = model
 

@@ -11,6 +11,9 @@ from .base import BackboneAdapter
 
 class ClipAdapter(BackboneAdapter):
     model: CLIPVisionModel
+    family = "clip"
+    config_model_types = ("clip_vision_model",)
+    features_after_final_norm = False
 
     @property
     def blocks(self) -> nn.ModuleList:

@@ -11,6 +11,9 @@ from .base import BackboneAdapter
 
 class Dinov2Adapter(BackboneAdapter):
     model: Dinov2Model | Dinov2WithRegistersModel
+    family = "dinov2"
+    config_model_types = ("dinov2", "dinov2_with_registers")
+    features_after_final_norm = True
 
     @property
     def blocks(self) -> nn.ModuleList:

@@ -86,6 +86,33 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
+# One adapter per tower family, reachable by its name or by a vision config's model_type.
+ADAPTER_FAMILIES: dict[str, type[BackboneAdapter]] = {
+    adapter.family: adapter for adapter in (Dinov2Adapter, ClipAdapter, SiglipAdapter)
+}
+_ADAPTERS_BY_MODEL_TYPE = {
+    model_type: adapter for adapter in ADAPTER_FAMILIES.values() for model_type in adapter.config_model_types
+}
+
+
+def vision_family(vision_config) -> str:
+    """``"clip"``, ``"siglip"`` or ``"dinov2"`` for a tower config; other towers are an error."""
+    adapter = _ADAPTERS_BY_MODEL_TYPE.get(vision_config.model_type)
+    if adapter is None:
+        raise ValueError(
+            f"vision_config.model_type={vision_config.model_type!r} has no ViT-Split adapter; "
+            f"supported: {sorted(_ADAPTERS_BY_MODEL_TYPE)}"
+        )
+    return adapter.family
+
+
+def adapter_family(family: str) -> type[BackboneAdapter]:
+    """The adapter class of a tower family (``"clip"``, ``"siglip"``, ``"dinov2"``)."""
+    if family not in ADAPTER_FAMILIES:
+        raise ValueError(f"unknown tower family {family!r}; choose one of {sorted(ADAPTER_FAMILIES)}")
+    return ADAPTER_FAMILIES[family]
+
+
 def adapt_backbone(model: nn.Module) -> BackboneAdapter:
     """Wrap a transformers vision model in the adapter for its family."""
     for model_type, adapter in _ADAPTERS.items():

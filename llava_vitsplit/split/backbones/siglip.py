@@ -10,6 +10,8 @@ from .clip import ClipAdapter
 
 class SiglipAdapter(ClipAdapter):
     model: SiglipVisionModel
+    family = "siglip"
+    config_model_types = ("siglip_vision_model",)
 
     @property
     def num_prefix_tokens(self) -> int:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from llava_vitsplit.cli import main
-from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
 from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
+from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_scenes
 
 
 def test_heldout_check_answers_every_question_and_prints_the_table(tiny_parts, tmp_path, capsys):
-    data = make_sample_data(tmp_path / "scenes", SceneDataConfig(num_train=2, num_heldout=2, image_size=32), progress=False)
+    data = make_scenes(tmp_path / "scenes", SceneDataConfig(num_train=2, num_heldout=2, image_size=32), progress=False)
     model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
         tiny_parts["llm"], tiny_parts["tower"], projector_type="mlp2x_gelu"
     )

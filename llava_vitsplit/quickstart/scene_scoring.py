@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llava_vitsplit.data.scene_dataset import HeldoutSet
+from llava_vitsplit.quickstart.scene_dataset import HeldoutSet
 
 _NUMBER_WORDS = {
     word: str(value)

@@ -15,20 +15,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from llava_vitsplit.cli import COMMAND_MODULES
-from llava_vitsplit.commands import make_sample_data as make_sample_data_command
-from llava_vitsplit.data.scene_dataset import (
+from llava_vitsplit.cli import COMMAND_MODULES, main
+from llava_vitsplit.commands import make_scenes as make_scenes_command
+from llava_vitsplit.quickstart.scene_dataset import (
     DEFAULT_OUT_DIR,
     FORMAT_VERSION,
+    HELDOUT_FILE,
     MANIFEST_FILE,
     HeldoutQuestion,
     HeldoutSet,
     SceneDataConfig,
     load_heldout,
-    make_sample_data,
+    make_scenes,
 )
-from llava_vitsplit.data.scene_scoring import format_score_table, normalize_answer, score_predictions
-from llava_vitsplit.data.scenes import (
+from llava_vitsplit.quickstart.scene_scoring import format_score_table, normalize_answer, score_predictions
+from llava_vitsplit.quickstart.scenes import (
     COLOURS,
     POSITIONS,
     QUESTION_TYPES,
@@ -47,7 +48,7 @@ TINY = SceneDataConfig(num_train=24, num_heldout=10, image_size=56, seed=3)
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return make_sample_data(tmp_path_factory.mktemp("scenes") / "out", TINY, progress=False)
+    return make_scenes(tmp_path_factory.mktemp("scenes") / "out", TINY, progress=False)
 
 
 def _read(path: Path):
@@ -61,7 +62,7 @@ def _all_files(folder: Path) -> dict[str, bytes]:
 
 
 def test_two_runs_give_identical_files(tiny_data, tmp_path):
-    again = make_sample_data(tmp_path / "again", TINY, progress=False)
+    again = make_scenes(tmp_path / "again", TINY, progress=False)
     assert again.generated
     assert again.content_sha256 == tiny_data.content_sha256
     assert _all_files(again.out_dir) == _all_files(tiny_data.out_dir)
@@ -69,8 +70,8 @@ def test_two_runs_give_identical_files(tiny_data, tmp_path):
 
 def test_a_fresh_process_with_another_hash_seed_writes_the_same_bytes(tiny_data, tmp_path):
     code = (
-        "import sys; from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data; "
-        "print(make_sample_data(sys.argv[1], SceneDataConfig(24, 10, 56, 3), progress=False).content_sha256)"
+        "import sys; from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_scenes; "
+        "print(make_scenes(sys.argv[1], SceneDataConfig(24, 10, 56, 3), progress=False).content_sha256)"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     result = subprocess.run(
@@ -85,13 +86,13 @@ def test_a_fresh_process_with_another_hash_seed_writes_the_same_bytes(tiny_data,
 
 
 def test_other_seed_gives_other_data(tiny_data, tmp_path):
-    other = make_sample_data(tmp_path / "other", SceneDataConfig(24, 10, 56, seed=4), progress=False)
+    other = make_scenes(tmp_path / "other", SceneDataConfig(24, 10, 56, seed=4), progress=False)
     assert other.content_sha256 != tiny_data.content_sha256
     assert _read(other.pretrain_json) != _read(tiny_data.pretrain_json)
 
 
 def test_image_i_does_not_depend_on_how_many_images_are_made(tiny_data, tmp_path):
-    fewer = make_sample_data(tmp_path / "fewer", SceneDataConfig(5, 2, 56, seed=3), progress=False)
+    fewer = make_scenes(tmp_path / "fewer", SceneDataConfig(5, 2, 56, seed=3), progress=False)
     for name in ("train_000004.png", "heldout_000001.png"):
         assert (fewer.out_dir / "images" / name).read_bytes() == (
             tiny_data.out_dir / "images" / name
@@ -323,14 +324,14 @@ def test_presence_questions_can_be_forced_and_are_correct():
 
 def test_rerun_with_same_config_is_a_noop_and_a_new_config_regenerates(tmp_path):
     out = tmp_path / "scenes"
-    first = make_sample_data(out, SceneDataConfig(6, 2, 40, 0), progress=False)
+    first = make_scenes(out, SceneDataConfig(6, 2, 40, 0), progress=False)
     assert first.generated
     stamp = (out / MANIFEST_FILE).stat().st_mtime_ns
-    second = make_sample_data(out, SceneDataConfig(6, 2, 40, 0), progress=False)
+    second = make_scenes(out, SceneDataConfig(6, 2, 40, 0), progress=False)
     assert not second.generated and (out / MANIFEST_FILE).stat().st_mtime_ns == stamp
     (out / "images" / "train_000000.png").write_bytes(b"damaged")
-    assert make_sample_data(out, SceneDataConfig(6, 2, 40, 0), progress=False).generated
-    smaller = make_sample_data(out, SceneDataConfig(3, 1, 40, 0), progress=False)
+    assert make_scenes(out, SceneDataConfig(6, 2, 40, 0), progress=False).generated
+    smaller = make_scenes(out, SceneDataConfig(3, 1, 40, 0), progress=False)
     assert smaller.generated
     assert sorted(p.name for p in (out / "images").iterdir()) == [
         "heldout_000000.png",
@@ -346,7 +347,7 @@ def test_rerun_with_same_config_is_a_noop_and_a_new_config_regenerates(tmp_path)
 
 def test_an_interrupted_run_is_redone_by_the_next(tmp_path, monkeypatch):
     out = tmp_path / "scenes"
-    make_sample_data(out, SceneDataConfig(4, 2, 40, 0), progress=False)
+    make_scenes(out, SceneDataConfig(4, 2, 40, 0), progress=False)
     real_rename = Path.rename
     calls = []
 
@@ -358,19 +359,19 @@ def test_an_interrupted_run_is_redone_by_the_next(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "rename", rename_then_fail)
     with pytest.raises(KeyboardInterrupt):
-        make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+        make_scenes(out, SceneDataConfig(5, 2, 40, 0), progress=False)
     monkeypatch.undo()
     assert not (out / "pretrain.json").exists()  # half swapped: images moved, the JSON not yet
     assert _read(out / MANIFEST_FILE) == {"format_version": FORMAT_VERSION, "complete": False}
-    redone = make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False)
+    redone = make_scenes(out, SceneDataConfig(5, 2, 40, 0), progress=False)
     assert redone.generated and len(_read(out / "pretrain.json")) == 5
-    assert not make_sample_data(out, SceneDataConfig(5, 2, 40, 0), progress=False).generated
+    assert not make_scenes(out, SceneDataConfig(5, 2, 40, 0), progress=False).generated
 
 
 def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
     (tmp_path / "mine.txt").write_text("user data")
     with pytest.raises(FileExistsError, match="refusing to overwrite"):
-        make_sample_data(tmp_path, SceneDataConfig(2, 1, 40, 0), progress=False)
+        make_scenes(tmp_path, SceneDataConfig(2, 1, 40, 0), progress=False)
     assert (tmp_path / "mine.txt").read_text() == "user data"
 
 
@@ -497,9 +498,9 @@ def test_load_heldout_names_the_bad_record(tiny_data, tmp_path):
 
 
 def test_cli_defaults_match_the_config_and_generate(tmp_path, capsys):
-    assert "llava_vitsplit.commands.make_sample_data" in COMMAND_MODULES
+    assert "llava_vitsplit.commands.make_scenes" in COMMAND_MODULES
     parser = argparse.ArgumentParser()
-    make_sample_data_command.register(parser.add_subparsers(dest="command", required=True))
+    make_scenes_command.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["make-sample-data"])
     assert Path(args.out) == DEFAULT_OUT_DIR
     defaults = SceneDataConfig()
@@ -528,3 +529,12 @@ def test_cli_defaults_match_the_config_and_generate(tmp_path, capsys):
     assert args.func(args) == 0
     assert "already up to date" in capsys.readouterr().out
     assert len(_read(tmp_path / "d" / "pretrain.json")) == 3
+
+
+def test_make_scenes_is_the_command_and_make_sample_data_its_old_name(tmp_path, capsys):
+    small = ["--num-train", "2", "--num-heldout", "1", "--image-size", "32", "--quiet"]
+    assert main(["make-scenes", "--out", str(tmp_path / "new"), *small]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["make-sample-data", "--out", str(tmp_path / "old"), *small]) == 0
+    assert "make-sample-data is now make-scenes" in capsys.readouterr().err
+    assert (tmp_path / "old" / HELDOUT_FILE).is_file() and (tmp_path / "new" / HELDOUT_FILE).is_file()

@@ -1,4 +1,7 @@
-"""`llava-vitsplit make-sample-data`: generate the synthetic scenes dataset of the CPU quick start."""
+"""`llava-vitsplit make-scenes`: generate the synthetic scenes dataset of the CPU quick start.
+
+`make-sample-data` is its old name, kept working for one release (with a note on stderr).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +16,13 @@ _DEFAULTS = {
 }
 
 
+DEPRECATED_NAME = "make-sample-data"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "make-sample-data",
+        "make-scenes",
+        aliases=[DEPRECATED_NAME],
         help="generate the synthetic scenes dataset (LLaVA-format pretrain/finetune JSON + held-out questions)",
         description=(
             "Write simple generated scenes (1-4 coloured shapes) as PNG images with LLaVA-format "
@@ -39,12 +46,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llava_vitsplit.data.scene_dataset import SceneDataConfig, make_sample_data
+    import sys
 
+    from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_scenes
+
+    if getattr(args, "command", None) == DEPRECATED_NAME:
+        print(f"note: {DEPRECATED_NAME} is now make-scenes; the old name goes in a later release", file=sys.stderr)
     config = SceneDataConfig(
         num_train=args.num_train, num_heldout=args.num_heldout, image_size=args.image_size, seed=args.seed
     )
-    data = make_sample_data(args.out, config, progress=not args.quiet)
+    data = make_scenes(args.out, config, progress=not args.quiet)
     state = "generated" if data.generated else "already up to date (same config and content)"
     counts = data.counts
     print(f"{data.out_dir}: {state}")

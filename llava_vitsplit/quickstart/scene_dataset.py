@@ -1,4 +1,4 @@
-"""The scenes sample dataset on disk: PNG images, LLaVA-format JSON, held-out questions, a manifest.
+"""The generated scenes on disk: PNG images, LLaVA-format JSON, held-out questions, a manifest.
 
 Layout of the output folder (the LLaVA `--image_folder`; every `image` path is relative to it):
 
@@ -28,7 +28,8 @@ import numpy as np
 import PIL
 from tqdm import tqdm
 
-from llava_vitsplit.data.scenes import (
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.quickstart.scenes import (
     CAPTION_QUESTIONS,
     COLOURS,
     QUESTION_TYPES,
@@ -55,7 +56,6 @@ SCENES_FILE = "scenes.json"
 MANIFEST_FILE = "scenes_manifest.json"
 _DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_FILE)
 
-IMAGE_TOKEN = "<image>"
 # One question of every type plus one more about an object: six short-answer turns per image.
 _EXTRA_TURN_TYPES = ("colour", "shape", "position")
 # Stage 2 keeps some captions, so the model still describes an image after finetuning.
@@ -105,7 +105,7 @@ class HeldoutSet:
 
 
 @dataclass(frozen=True)
-class SampleData:
+class SceneFiles:
     """A generated (or already up-to-date) scenes folder."""
 
     out_dir: Path
@@ -130,9 +130,9 @@ class SampleData:
         return self.out_dir / HELDOUT_FILE
 
 
-def make_sample_data(
+def make_scenes(
     out_dir: str | Path = DEFAULT_OUT_DIR, config: SceneDataConfig | None = None, progress: bool = True
-) -> SampleData:
+) -> SceneFiles:
     """Generate the scenes dataset into `out_dir`, unless it already holds exactly this config.
 
     A folder is only overwritten if it is empty or holds a scenes manifest (i.e. was written
@@ -143,13 +143,13 @@ def make_sample_data(
     out_dir = Path(out_dir)
     manifest = _read_manifest(out_dir)
     if manifest is not None and _is_current(out_dir, manifest, config):
-        return SampleData(out_dir, False, manifest["content_sha256"], manifest["counts"])
+        return SceneFiles(out_dir, False, manifest["content_sha256"], manifest["counts"])
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"--out {out_dir} exists and is not a folder")
     if out_dir.is_dir() and manifest is None and any(out_dir.iterdir()):
         raise FileExistsError(
             f"{out_dir} is not empty and holds no {MANIFEST_FILE}, so it was not written by "
-            "make-sample-data; refusing to overwrite it. Choose another --out or empty it."
+            "make-scenes; refusing to overwrite it. Choose another --out or empty it."
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
@@ -181,7 +181,7 @@ def make_sample_data(
         (staging / MANIFEST_FILE).replace(out_dir / MANIFEST_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return SampleData(out_dir, True, digest, counts)
+    return SceneFiles(out_dir, True, digest, counts)
 
 
 def _read_manifest(out_dir: Path) -> dict | None:

@@ -2,16 +2,17 @@
 
 Each question is asked with its image, in the conversation template the model was fine-tuned
 with, and answered greedily in batches (`llava_vitsplit.model.inference`). Scoring (per question
-type, against chance and the majority answer) is `llava_vitsplit.data.scene_scoring`'s.
+type, against chance and the majority answer) is `llava_vitsplit.quickstart.scene_scoring`'s.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from llava_vitsplit.data.conversation import IMAGE_TOKEN, get_template
-from llava_vitsplit.data.scene_dataset import HeldoutSet
+from llava_vitsplit.constants import IMAGE_TOKEN
+from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.model.inference import generate_answers
+from llava_vitsplit.quickstart.scene_dataset import HeldoutSet
 
 
 def answer_questions(
