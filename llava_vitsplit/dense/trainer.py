@@ -33,6 +33,7 @@ from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .backbone import default_backbone_path
 from .datasets import DenseDataset, load_dataset
+from .distributed_setup import accelerator_options, fill_deepspeed_config
 from .evaluation import evaluate
 from .inference import InferenceConfig
 from .losses import depth_loss, segmentation_loss
@@ -270,6 +271,7 @@ def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> Tra
         gradient_accumulation_plugin=GradientAccumulationPlugin(
             num_steps=config.grad_accum, sync_with_dataloader=False
         ),
+        **accelerator_options(),
     )
     set_seed(config.seed)
     device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
@@ -295,9 +297,9 @@ def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> Tra
     scheduler = build_scheduler(
         optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
     )
-    if accelerator.state.deepspeed_plugin is not None:  # our loop, not the YAML, sets batch and accumulation
-        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = per_device
-        accelerator.state.deepspeed_plugin.deepspeed_config["gradient_accumulation_steps"] = config.grad_accum
+    # Our loop, not the YAML, sets batch, accumulation and clipping.
+    fill_deepspeed_config(accelerator, per_device=per_device, grad_accum=config.grad_accum,
+                          max_grad_norm=config.max_grad_norm)
     part, optimizer = accelerator.prepare(part, optimizer)
     # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
     accelerator.register_for_checkpointing(scheduler)
