@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.fetch_quickstart_weights",
     "llava_vitsplit.commands.demo",
     "llava_vitsplit.commands.chat",
+    "llava_vitsplit.commands.serve",
     "llava_vitsplit.commands.convert",
     "llava_vitsplit.commands.dense",
     "llava_vitsplit.commands.merge_lora",

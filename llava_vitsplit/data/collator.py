@@ -1,4 +1,4 @@
-"""Batches of LLaVA samples: right-padded ids and labels, and the images of the samples that have one.
+"""Batches of LLaVA samples: right-padded ids and labels, and the images of the samples that have some.
 
 Only the positions whose next token is supervised need logits. The batch says which
 (`logits_to_keep`, a boolean `(batch, length)` mask that transformers' causal-LM heads accept)
@@ -48,8 +48,8 @@ class LlavaDataCollator:
         batch = self._flat(samples, keeps) if self.padding_free else self._padded(samples, keeps)
         batch["shift_labels"] = shift_labels
         images = [s["pixel_values"] for s in samples if "pixel_values" in s]
-        if images:
-            batch["pixel_values"] = torch.stack(images)
+        if images:  # each sample's (num_images, 3, H, W), in sample order: the order of its placeholders
+            batch["pixel_values"] = torch.cat(images)
         return batch
 
     def _padded(self, samples, keeps) -> dict[str, torch.Tensor]:

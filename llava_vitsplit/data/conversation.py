@@ -76,10 +76,14 @@ def check_alternation(turns: Sequence[Turn]) -> None:
 
 
 def move_image_to_front(turns: Sequence[Turn]) -> list[Turn]:
-    """LLaVA convention: the turn holding `<image>` starts with `<image>\\n`, the rest stripped."""
+    """LLaVA convention: a turn holding one `<image>` starts with `<image>\\n`, the rest stripped.
+
+    A turn holding several images keeps them where they are (LLaVA-NeXT's rule for interleaved
+    images): their order among the words ("the first picture ... the second ...") is the meaning.
+    """
     moved = []
     for turn in turns:
-        if IMAGE_TOKEN in turn.text:
+        if turn.text.count(IMAGE_TOKEN) == 1:
             rest = turn.text.replace(IMAGE_TOKEN, "").strip()
             turn = Turn(turn.role, f"{IMAGE_TOKEN}\n{rest}" if rest else IMAGE_TOKEN)
         moved.append(turn)
@@ -123,13 +127,14 @@ class ConversationTemplate:
         return self._two_role_segments(move_image_to_front(turns), eos_token, add_generation_prompt)
 
     def _plain_segments(self, turns: list[Turn], eos_token: str | None) -> list[Segment]:
-        # Stage 1 (LLaVA's preprocess_plain): the user's text is replaced by the image alone and the
+        # Stage 1 (LLaVA's preprocess_plain): the user's text is replaced by the images alone and the
         # caption follows, ended by "\n"; any question wording is dropped.
         if len(turns) > 2:
-            raise ValueError(f"template 'plain' takes one image and one caption, got {len(turns)} turns")
-        if IMAGE_TOKEN not in turns[0].text:
+            raise ValueError(f"template 'plain' takes images and one caption, got {len(turns)} turns")
+        num_images = turns[0].text.count(IMAGE_TOKEN)
+        if not num_images:
             raise ValueError(f"template 'plain' needs an {IMAGE_TOKEN} in the first turn (stage 1 is image captioning)")
-        pieces = [Segment(IMAGE_TOKEN, False)]
+        pieces = [Segment(IMAGE_TOKEN * num_images, False)]
         if len(turns) == 2:
             pieces.append(Segment(turns[1].text + "\n", True))
         return pieces

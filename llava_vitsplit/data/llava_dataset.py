@@ -1,7 +1,9 @@
-"""LLaVA's JSON training data, read lazily: one record becomes input ids, labels and an image tensor.
+"""LLaVA's JSON training data, read lazily: one record becomes input ids, labels and image tensors.
 
 A JSON list of `{"id", "image": "relative/path", "conversations": [{"from": "human", "value":
 "<image>\\n..."}, {"from": "gpt", "value": "..."}, ...]}`; text-only records have no `image`.
+A record with several images gives `"image"` as a list of paths, one per `<image>` in its user
+turns, in the order the placeholders appear (LLaVA-NeXT's interleaved format).
 
 Every record's structure is checked when the dataset is built (cheap: no image is decoded, nothing
 is tokenised), so most bad input fails before training starts. Decoding the image and tokenising
@@ -43,7 +45,7 @@ class CheckedRecord:
     index: int
     record_id: str
     turns: tuple[Turn, ...]
-    image_path: Path | None
+    image_paths: tuple[Path, ...]  # in the order of the <image> placeholders
     approx_length: int  # words + image tokens: LLaVA's cheap length estimate for grouping
 
 
@@ -89,23 +91,24 @@ def check_record(
     num_image_tokens = sum(turn.text.count(IMAGE_TOKEN) for turn in turns if turn.role == USER)
 
     image = record.get("image")
-    image_path = None
+    images = [] if image is None else [image] if isinstance(image, str) else image
     if image is None:
         if num_image_tokens:
             fail(f"has {num_image_tokens} {IMAGE_TOKEN} token(s) but no 'image'")
-    else:
-        if not isinstance(image, str) or not image:
-            fail(f"'image' must be one relative file path, got {image!r} (one image per record is supported)")
-        if num_image_tokens != 1:
-            fail(f"has an image but {num_image_tokens} {IMAGE_TOKEN} tokens in its turns (expected exactly 1)", image)
-        if image_folder is None:
-            fail("has an image but no --image_folder was given", image)
-        image_path = image_folder / image
-        if not image_path.is_file():
-            fail("image file not found", str(image_path))
+    elif not isinstance(images, list) or not images or not all(isinstance(name, str) and name for name in images):
+        fail(f"'image' must be a relative file path or a non-empty list of them, got {image!r}")
+    elif num_image_tokens != len(images):
+        fail(f"has {len(images)} image(s) but {num_image_tokens} {IMAGE_TOKEN} tokens in its turns "
+             "(expected one per image)", ", ".join(images))
+    if images and image_folder is None:
+        fail("has an image but no --image_folder was given", ", ".join(images))
+    image_paths = tuple(image_folder / name for name in images) if images else ()
+    for path in image_paths:
+        if not path.is_file():
+            fail("image file not found", str(path))
     words = sum(len(turn.text.split()) for turn in turns)
     return CheckedRecord(
-        index, record_id, tuple(turns), image_path, words + (image_seq_length if image_path else 0)
+        index, record_id, tuple(turns), image_paths, words + image_seq_length * len(image_paths)
     )
 
 
@@ -113,7 +116,7 @@ class LazySupervisedDataset(Dataset):
     """LLaVA-format records -> `{"input_ids", "labels", "pixel_values"?}` tensors, one record at a time.
 
     `process_image` maps a PIL RGB image to a `(3, H, W)` tensor (the processor's `process_images`
-    with the run's `image_aspect_ratio`).
+    with the run's `image_aspect_ratio`); `pixel_values` is `(num_images, 3, H, W)`.
     """
 
     def __init__(
@@ -168,7 +171,7 @@ class LazySupervisedDataset(Dataset):
     @property
     def modality_lengths(self) -> list[int]:
         """Approximate lengths, negative for text-only records (LLaVA's convention for grouping)."""
-        return [r.approx_length if r.image_path else -r.approx_length for r in self.records]
+        return [r.approx_length if r.image_paths else -r.approx_length for r in self.records]
 
     def __getitem__(self, position: int) -> dict[str, torch.Tensor]:
         # A record that fails here is replaced by the next good one (only with skip_bad_records).
@@ -185,24 +188,20 @@ class LazySupervisedDataset(Dataset):
             raise RecordError(self.data_path, record.index, record.record_id, reason, image)
 
         item = {}
-        if record.image_path is not None:
-            try:
-                with Image.open(record.image_path) as image:
-                    image = image.convert("RGB")
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
-                fail(f"cannot read the image ({type(error).__name__}: {error})", str(record.image_path))
-            item["pixel_values"] = self.process_image(image)
+        if record.image_paths:
+            item["pixel_values"] = torch.stack([self._read_image(path, fail) for path in record.image_paths])
+        image_names = ", ".join(str(path) for path in record.image_paths) or None
         try:
             tokens = tokenize_conversation(
                 self.template.segments(record.turns, self.tokenizer.eos_token),
                 self.tokenizer,
                 image_token_id=self.image_token_id,
                 image_seq_length=self.image_seq_length,
-                num_images=int(record.image_path is not None),
+                num_images=len(record.image_paths),
                 max_length=self.model_max_length,
             )
         except ValueError as error:
-            fail(str(error), str(record.image_path) if record.image_path else None)
+            fail(str(error), image_names)
         if tokens.truncated_from is not None:
             self.issue_log.add(
                 DataIssue(
@@ -216,3 +215,11 @@ class LazySupervisedDataset(Dataset):
         item["input_ids"] = torch.tensor(tokens.input_ids, dtype=torch.long)
         item["labels"] = torch.tensor(tokens.labels, dtype=torch.long)
         return item
+
+    def _read_image(self, path: Path, fail) -> torch.Tensor:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            fail(f"cannot read the image ({type(error).__name__}: {error})", str(path))
+        return self.process_image(image)

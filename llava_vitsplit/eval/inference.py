@@ -58,8 +58,8 @@ class VisualQuestionAnswerer:
 
     `model` is a LLaVA-layout model (`generate` and `forward` take `input_ids`, `attention_mask`,
     `pixel_values`); `processor` expands `<image>` in the text and turns images into `pixel_values`
-    (`LlavaViTSplitProcessor`). One image per question, as LLaVA-1.5 was trained; a question
-    without images is answered from its text.
+    (`LlavaViTSplitProcessor`). One image per question is how LLaVA-1.5 was trained; several are
+    read in order; a question without images is answered from its text.
     """
 
     def __init__(self, model, processor, conv_template: str = DEFAULT_CONV_TEMPLATE):
@@ -98,18 +98,15 @@ class VisualQuestionAnswerer:
         return next(self.model.parameters()).device
 
     def prompt(self, question: str, num_images: int) -> str:
-        """The model input for one question with `num_images` images (0 or 1)."""
-        if num_images > 1:
-            raise ValueError(
-                f"got {num_images} images for one question; LLaVA-1.5 models take one image per question"
-            )
+        """The model input for one question with `num_images` images: the question's own `<image>`
+        placeholders if it has one per image, else one `<image>\\n` per image in front of it."""
         placeholders = question.count(IMAGE_TOKEN)
-        if placeholders > num_images:
+        if placeholders and placeholders != num_images:
             raise ValueError(
                 f"the question holds {placeholders} {IMAGE_TOKEN} but {num_images} images were given"
             )
         if num_images and not placeholders:
-            question = f"{IMAGE_TOKEN}\n{question}"
+            question = f"{IMAGE_TOKEN}\n" * num_images + question
         return self.template.prompt_for(question)
 
     def generate(

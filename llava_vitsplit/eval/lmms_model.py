@@ -70,8 +70,9 @@ class LlavaViTSplitLmms(lmms):
     Model args: `pretrained` (checkpoint folder), `model_base` (for LoRA / projector-only
     checkpoints), `conv_template` (default `vicuna_v1`, LLaVA-1.5's), `device`, `dtype`
     (`auto`/`bfloat16`/`float16`/`float32`), `device_map`, `attn_implementation`, `batch_size`,
-    `max_batch_size` (caps `batch_size`). One image per request, as LLaVA-1.5 was trained; text-only
-    requests work; several images or a video is an error naming the document.
+    `max_batch_size` (caps `batch_size`). Several images per request are read in order (one each
+    `<image>` in front of the question); text-only requests work; a video is an error naming the
+    document.
     """
 
     is_simple = True
@@ -138,11 +139,6 @@ class LlavaViTSplitLmms(lmms):
                     f"llava_vitsplit: task {task!r} document {doc_id} gives a {type(visual).__name__} visual; "
                     "only images (PIL) are supported, not video or audio"
                 )
-        if len(visuals) > 1:
-            raise ValueError(
-                f"llava_vitsplit: task {task!r} document {doc_id} has {len(visuals)} images; LLaVA-1.5 models "
-                "take one image per question"
-            )
         return [visual.convert("RGB") for visual in visuals]
 
     def generate_until(self, requests) -> list[str]:

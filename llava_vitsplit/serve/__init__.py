@@ -1,1 +1,2 @@
-"""Chatting with a trained model: the Gradio demo, the terminal chat and the engine they share."""
+"""Using a trained model: the Gradio demo, the terminal chat, the engine they share, and the
+OpenAI-compatible API server (`serve.api`)."""

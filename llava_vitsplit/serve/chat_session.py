@@ -1,7 +1,7 @@
 """Chat with a loaded model: conversation state, prompt building, streamed generation.
 
-One home for what the Gradio demo and the terminal chat share. `Conversation` is plain state (one
-image, alternating turns) that a web session can keep; `ChatEngine` holds the model and turns a
+One home for what the Gradio demo and the terminal chat share. `Conversation` is plain state (the
+images, alternating turns) that a web session can keep; `ChatEngine` holds the model and turns a
 conversation plus a new question into a reply streamed as it is generated.
 
 Generation runs `model.generate` in a worker thread feeding a `TextIteratorStreamer`; the caller
@@ -39,27 +39,39 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Conversation:
-    """One image (or none) and the finished turns about it, user first, alternating."""
+    """Images and the finished turns about them, user first, alternating.
 
-    image: UserImage | None = None
+    Images can come with any question: `attach` them and they go with the next question, one
+    `<image>` each in front of it (a single image per turn is where LLaVA-1.5 was trained to see
+    it). Each recorded user turn keeps its placeholders, so `images` lines up with them in order.
+    """
+
+    images: list[UserImage] = field(default_factory=list)
     turns: list[Turn] = field(default_factory=list)
 
-    def start_over(self, image: UserImage | None = None) -> None:
-        """A new image starts a new conversation (LLaVA-1.5 reads one image per conversation)."""
-        self.image = image
+    def start_over(self, *images: UserImage) -> None:
+        self.images = list(images)
         self.turns = []
+
+    def attach(self, image: UserImage) -> None:
+        self.images.append(image)
+
+    @property
+    def pending_images(self) -> int:
+        """Images attached since the last question (they go with the next one)."""
+        return len(self.images) - sum(turn.text.count(IMAGE_TOKEN) for turn in self.turns)
 
     @property
     def last_question(self) -> str | None:
         return self.turns[-2].text if len(self.turns) >= 2 else None
 
+    def user_turn(self, question: str) -> Turn:
+        """`question` as the next user turn: the pending images' placeholders, then the text."""
+        return Turn(USER, f"{IMAGE_TOKEN}\n" * self.pending_images + question)
+
     def messages_for(self, question: str) -> list[Turn]:
-        """The turns the model reads: history plus `question`, the image in the first user turn."""
-        turns = [*self.turns, Turn(USER, question)]
-        if self.image is not None:
-            first = turns[0]
-            turns[0] = Turn(USER, f"{IMAGE_TOKEN}\n{first.text}")
-        return turns
+        """The turns the model reads: history plus `question` with the images that go with it."""
+        return [*self.turns, self.user_turn(question)]
 
 
 def clean_question(text: str | None) -> str:
@@ -133,14 +145,15 @@ class ChatEngine:
     def prepare_inputs(self, conversation: Conversation, question: str) -> tuple[dict, int]:
         """Model inputs on the model's device, and the room left for the reply (in tokens)."""
         prompt = self.build_prompt(conversation, question)
-        images = [conversation.image.image] if conversation.image is not None else None
+        images = [image.image for image in conversation.images] or None
         inputs = self.processor(text=prompt, images=images, return_tensors="pt")
         prompt_len = inputs["input_ids"].shape[1]
         room = self.context_len - prompt_len
         if room < 1:
             image_tokens = int((inputs["input_ids"] == self.model.config.image_token_id).sum())
+            which = "the image" if len(conversation.images) == 1 else f"{len(conversation.images)} images"
             raise ChatInputError(
-                f"The conversation is {prompt_len} tokens long ({image_tokens} of them for the image) and the "
+                f"The conversation is {prompt_len} tokens long ({image_tokens} of them for {which}) and the "
                 f"model reads at most {self.context_len}. Send a shorter message, or clear the chat to start over."
             )
         device = self.model.device
@@ -176,7 +189,7 @@ class ChatEngine:
         finally:
             pieces.close()  # stops the worker at its next token
             if keep:
-                conversation.turns += [Turn(USER, question), Turn(ASSISTANT, reply.strip())]
+                conversation.turns += [conversation.user_turn(question), Turn(ASSISTANT, reply.strip())]
 
     def regenerate(self, conversation: Conversation, settings: GenerationConfig) -> Iterator[str]:
         """Answer the last question again (sampling gives a new answer when temperature > 0)."""
@@ -184,7 +197,7 @@ class ChatEngine:
         if question is None:
             raise ChatInputError("There is no answer to regenerate yet: ask a question first.")
         previous = conversation.turns[-2:]
-        del conversation.turns[-2:]
+        del conversation.turns[-2:]  # its images are pending again and go with the question once more
         try:
             yield from self.reply(conversation, question, settings)
         except Exception:  # nothing new was recorded: put the old answer back

@@ -1,16 +1,18 @@
-"""The terminal chat: one image, a conversation typed at the prompt, answers streamed as they come.
+"""The terminal chat: images, a conversation typed at the prompt, answers streamed as they come.
 
-    llava-vitsplit chat --model-path PATH --image-file FILE_OR_URL
+    llava-vitsplit chat --model-path PATH --image-file FILE_OR_URL [FILE_OR_URL ...]
 
-At the prompt: `/clear` starts over, `/image FILE_OR_URL` switches to another image (a new
-conversation), `exit` or Ctrl-D quits; Ctrl-C stops an answer that is being written.
+At the prompt: `/add FILE_OR_URL` attaches another image to the next question (several images in
+one conversation), `/image FILE_OR_URL ...` starts a new conversation about other images,
+`/clear` starts over with the same images, `exit` or Ctrl-D quits; Ctrl-C stops an answer that
+is being written.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from transformers import GenerationConfig
@@ -34,7 +36,7 @@ def _announce(image: UserImage, out: TextIO) -> None:
 
 def chat_loop(
     engine: ChatEngine,
-    image: UserImage,
+    images: Sequence[UserImage],
     settings: GenerationConfig,
     *,
     read_line: Callable[[str], str] = input,
@@ -42,8 +44,9 @@ def chat_loop(
 ) -> int:
     """Read questions until end of input; stream each answer to `out` (stdout). Returns the number of answers."""
     out = out or sys.stdout
-    conversation = Conversation(image=image)
-    _announce(image, out)
+    conversation = Conversation(images=list(images))
+    for image in images:
+        _announce(image, out)
     answers = 0
     while True:
         try:
@@ -55,15 +58,25 @@ def chat_loop(
         if command.lower() in QUIT_WORDS:
             return answers
         if command == "/clear":
-            conversation.start_over(conversation.image)
+            conversation.start_over(*images)
             out.write("[conversation cleared]\n")
             continue
-        if command.startswith("/image"):
+        if command.startswith(("/image", "/add")):
             try:
-                conversation.start_over(read_image(command.removeprefix("/image").strip()))
-                _announce(conversation.image, out)
+                new = [read_image(source) for source in command.split()[1:]]
+                if not new:
+                    raise ChatInputError(f"{command.split()[0]} needs an image file or URL")
             except ChatInputError as error:
                 out.write(f"[{error}]\n")
+                continue
+            if command.startswith("/image"):
+                images = new
+                conversation.start_over(*images)
+            else:
+                for image in new:
+                    conversation.attach(image)
+            for image in new:
+                _announce(image, out)
             continue
         answers += _answer(engine, conversation, line, settings, out)
 
@@ -98,10 +111,10 @@ def _answer(engine: ChatEngine, conversation: Conversation, question: str, setti
 def run(args: argparse.Namespace) -> int:
     try:
         settings = chat_generation_config(args.temperature, args.top_p, args.max_new_tokens)
-        image = read_image(args.image_file)
+        images = [read_image(source) for source in args.image_file]
     except ChatInputError as error:
         raise SystemExit(f"llava-vitsplit chat: {error}") from None
-    chat_loop(load_engine(args), image, settings)
+    chat_loop(load_engine(args), images, settings)
     return 0
 
 

@@ -89,13 +89,10 @@ class ChatDemo:
         busy, idle = gr.MultimodalTextbox(value=None, interactive=False), gr.MultimodalTextbox(interactive=True)
         try:
             settings = _settings(temperature, top_p, max_new_tokens)
-            if len(files) > 1:
-                raise ChatInputError(f"Upload one image per conversation ({len(files)} files were sent).")
-            if files:
-                image = read_image(files[0])
-                state = DemoState()  # a new image starts a new conversation, as in LLaVA's demo
-                state.conversation.start_over(image)
-                state.say("user", {"path": files[0], "alt_text": image.name})
+            for path in files:  # images join the conversation and go with this message's question
+                image = read_image(path)
+                state.conversation.attach(image)
+                state.say("user", {"path": path, "alt_text": image.name})
                 if image.downscaled:
                     state.say("assistant", image.describe_downscale())
             if text.strip():
@@ -150,13 +147,13 @@ class ChatDemo:
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
             # Kept while the tab is open; API sessions (gradio_client) are dropped after two idle hours.
             state = gr.State(None, time_to_live=SESSION_TTL_S)
-            gr.Markdown(f"## {self.title}\nUpload or paste an image, then ask about it. "
-                        "A new image starts a new conversation.")
+            gr.Markdown(f"## {self.title}\nAttach one or more images to any message and ask about them; "
+                        "Clear starts a new conversation.")
             chatbot = gr.Chatbot(label="Chat", height=520, elem_id="chatbot", feedback_options=None,
                                  buttons=["copy"], allow_file_downloads=False)
             textbox = gr.MultimodalTextbox(
-                placeholder="Attach an image and type a question, then press Enter",
-                file_count="single", sources=["upload"], show_label=False, elem_id="message",
+                placeholder="Attach images and type a question, then press Enter",
+                file_count="multiple", sources=["upload"], show_label=False, elem_id="message",
                 submit_btn=True, autofocus=True,
                 # Longer pasted text would arrive as a .txt attachment instead of as the message.
                 max_plain_text_length=100_000,

@@ -57,17 +57,28 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def read_image(source: str | os.PathLike | Image.Image, *, max_side: int = MAX_IMAGE_SIDE) -> UserImage:
-    """Open `source` (a path, an http(s) URL or a PIL image) as an upright RGB image."""
+def read_image(
+    source: str | os.PathLike | Image.Image, *, max_side: int = MAX_IMAGE_SIDE, max_pixels: int | None = None
+) -> UserImage:
+    """Open `source` (a path, an http(s) URL or a PIL image) as an upright RGB image.
+
+    `max_pixels` refuses larger images from their header, before any pixel is decoded."""
     if isinstance(source, Image.Image):
         return _prepare(source, "image", max_side, owned=False)
     name = str(source)
     if is_url(name):
-        return _decode(io.BytesIO(_download(name)), name, max_side)
+        return read_image_bytes(_download(name), name, max_side=max_side, max_pixels=max_pixels)
     path = Path(name)
     if not path.is_file():
         raise ChatInputError(f"Image file not found: {name}")
-    return _decode(path, path.name, max_side)
+    return _decode(path, path.name, max_side, max_pixels)
+
+
+def read_image_bytes(
+    data: bytes, name: str, *, max_side: int = MAX_IMAGE_SIDE, max_pixels: int | None = None
+) -> UserImage:
+    """An encoded image held in memory (an upload, a `data:` URL), checked as `read_image` checks files."""
+    return _decode(io.BytesIO(data), name, max_side, max_pixels)
 
 
 def _download(url: str) -> bytes:
@@ -81,7 +92,7 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _decode(file, name: str, max_side: int) -> UserImage:
+def _decode(file, name: str, max_side: int, max_pixels: int | None = None) -> UserImage:
     try:
         with warnings.catch_warnings():
             # Pillow warns above ~89 megapixels and raises above twice that; the warning is moot
@@ -91,7 +102,7 @@ def _decode(file, name: str, max_side: int) -> UserImage:
                 stored_size = image.size
                 # JPEG can decode at 1/2, 1/4 or 1/8 scale: huge photos never load at full size.
                 image.draft("RGB", (max_side, max_side))
-                _check_pixels(image.size, stored_size, name)
+                _check_pixels(name, stored_size, image.size, max_pixels)
                 with _DECODE_SLOT:
                     image.load()
                     return _prepare(image, name, max_side, stored_size)
@@ -105,11 +116,19 @@ def _decode(file, name: str, max_side: int) -> UserImage:
         raise ChatInputError(f"{name} could not be decoded ({error}): {_IMAGE_FORMATS}") from error
 
 
-def _check_pixels(decoded_size: tuple[int, int], stored_size: tuple[int, int], name: str) -> None:
-    width, height = decoded_size
-    if width * height > MAX_DECODED_PIXELS:
+def _check_pixels(name: str, stored_size: tuple[int, int], decoded_size: tuple[int, int], max_pixels: int | None) -> None:
+    """Refuse from the header: above the caller's `max_pixels` (stored size), or above what one
+    decode may cost (`MAX_DECODED_PIXELS`, after JPEG's reduced-scale decoding)."""
+    width, height = stored_size
+    if max_pixels is not None and width * height > max_pixels:
         raise ChatInputError(
-            f"{name} is {stored_size[0]}x{stored_size[1]} pixels ({width * height / 1e6:.0f} megapixels), more than "
+            f"{name} is {width}x{height} = {width * height:,} pixels; at most {max_pixels:,} are accepted. "
+            "Send a smaller image (the model sees it at a few hundred pixels a side anyway)."
+        )
+    decoded_width, decoded_height = decoded_size
+    if decoded_width * decoded_height > MAX_DECODED_PIXELS:
+        raise ChatInputError(
+            f"{name} is {width}x{height} pixels ({decoded_width * decoded_height / 1e6:.0f} megapixels), more than "
             f"this demo decodes ({MAX_DECODED_PIXELS / 1e6:.0f} megapixels): upload a smaller copy, e.g. a JPEG."
         )
 

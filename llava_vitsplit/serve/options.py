@@ -1,4 +1,4 @@
-"""Command-line options of the web demo and the terminal chat, and the default checkpoint.
+"""Command-line options of the web demo, the terminal chat and the API server, and the default checkpoint.
 
 Light on purpose: `llava-vitsplit --help` imports this, not torch or gradio.
 """
@@ -65,9 +65,36 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     add_generation_arguments(parser, "the sliders' starting values")
 
 
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """`llava-vitsplit serve`: the model, where to listen, who may call, and what one request may hold."""
+    add_model_arguments(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--api-key", default=None,
+                        help="require 'Authorization: Bearer KEY' (default: $LLAVA_VITSPLIT_API_KEY, else no key)")
+    parser.add_argument("--served-model-name", default=None,
+                        help="the model name clients send (default: the checkpoint folder's name)")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--max-request-bytes", type=int, default=20 * 2**20, help="largest request body (default 20 MiB)")
+    limits.add_argument("--max-images", type=int, default=4, help="most images in one request (default 4)")
+    limits.add_argument("--max-image-pixels", type=int, default=4096 * 4096,
+                        help="largest image, width x height in pixels (default 4096x4096)")
+    limits.add_argument("--allow-remote-images", action="store_true",
+                        help="fetch http(s) image URLs sent by clients (off: only data: URLs are read)")
+    limits.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS,
+                        help=f"answer length when a request gives no max_tokens (default {DEFAULT_MAX_NEW_TOKENS})")
+    batching = parser.add_argument_group("batching")
+    batching.add_argument("--max-batch-size", type=int, default=8, help="requests generated together (default 8)")
+    batching.add_argument("--max-queue", type=int, default=64,
+                          help="requests waiting beyond this many are refused with 503 (default 64)")
+    batching.add_argument("--batch-wait-ms", type=float, default=10,
+                          help="how long the idle model waits for more requests to batch (default 10 ms)")
+
+
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--image-file", required=True, help="image to talk about: a file or an http(s) URL")
+    parser.add_argument("--image-file", required=True, nargs="+",
+                        help="image(s) to talk about: files or http(s) URLs (several go with the first question)")
     add_generation_arguments(parser, "sampling")
 
 

@@ -40,8 +40,11 @@ def test_prompt_is_llava_v1_with_the_image_first(answerer):
     assert answerer.prompt("What is it?", 1) == f"{VICUNA_SYSTEM} USER: <image>\nWhat is it? ASSISTANT:"
     assert answerer.prompt("<image>\nWhat is it?", 1) == answerer.prompt("What is it?", 1)
     assert answerer.prompt("What is it?", 0) == f"{VICUNA_SYSTEM} USER: What is it? ASSISTANT:"
-    with pytest.raises(ValueError, match="2 images for one question"):
-        answerer.prompt("Compare them.", 2)
+    two = f"{VICUNA_SYSTEM} USER: <image>\n<image>\nCompare them. ASSISTANT:"
+    assert answerer.prompt("Compare them.", 2) == two
+    assert answerer.prompt("<image> or <image>: which?", 2).endswith("USER: <image> or <image>: which? ASSISTANT:")
+    with pytest.raises(ValueError, match="holds 1 <image> but 2 images"):
+        answerer.prompt("<image>\nCompare them.", 2)
     with pytest.raises(ValueError, match="holds 1 <image> but 0 images"):
         answerer.prompt("<image>\nWhat is it?", 0)
 
@@ -52,6 +55,14 @@ def test_batched_generation_equals_one_at_a_time(answerer, images):
     alone = [answerer.generate([question], [row], settings)[0] for question, row in zip(QUESTIONS, images)]
     assert batched == alone
     assert any(batched)  # a random model still says something
+
+
+def test_several_images_per_question_batch_with_single_ones(answerer, images):
+    pair = [Image.new("RGB", (40, 30), "red"), Image.new("RGB", (30, 40), "blue")]
+    rows, questions = [pair, images[1], pair[::-1]], ["Compare them.", QUESTIONS[1], "Compare them."]
+    settings = decoding_config(max_new_tokens=6)
+    batched = answerer.generate(questions, rows, settings)
+    assert batched == [answerer.generate([question], [row], settings)[0] for question, row in zip(questions, rows)]
 
 
 def test_text_only_question(answerer):

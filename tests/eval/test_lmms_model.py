@@ -12,7 +12,7 @@ from lmms_eval.models.registry_v2 import ModelRegistryV2
 from lmms_eval.tasks import TaskManager
 from PIL import Image
 
-from llava_vitsplit.eval.lmms_model import LlavaViTSplitLmms
+from llava_vitsplit.eval.lmms_model import LlavaViTSplitLmms, settings_from_gen_kwargs
 
 from .benchmark_data import MMBENCH_ITEMS, POPE_ITEMS, VQAV2_ITEMS, export_benchmarks
 from .entry_points import write_dist_info
@@ -98,11 +98,12 @@ def test_loglikelihood_returns_summed_log_probabilities(lmms_model):
     )
 
 
-def test_several_images_or_a_video_is_a_clear_error(lmms_model):
-    docs = [{"visuals": [Image.new("RGB", (8, 8)), Image.new("RGB", (8, 8))]}, {"visuals": ["clip.mp4"]}]
+def test_several_images_are_answered_and_a_video_is_a_clear_error(lmms_model):
+    pair = [Image.new("RGB", (8, 8), "red"), Image.new("RGB", (8, 8), "blue")]
+    docs = [{"visuals": pair}, {"visuals": ["clip.mp4"]}]
     two_images, video = _requests(lmms_model, docs, "generate_until", [{"max_new_tokens": 2}] * 2)
-    with pytest.raises(ValueError, match="task 'toy' document 0 has 2 images; LLaVA-1.5 models take one"):
-        lmms_model.generate_until([two_images])
+    (reply,) = lmms_model.generate_until([two_images])
+    assert reply == lmms_model.answerer.generate(["Question 0?"], [pair], settings_from_gen_kwargs({"max_new_tokens": 2}))[0]
     with pytest.raises(ValueError, match="document 1 gives a str visual; only images"):
         lmms_model.generate_until([video])
     with pytest.raises(NotImplementedError, match="multi-round"):

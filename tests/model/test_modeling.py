@@ -83,6 +83,33 @@ def test_image_tokens_and_images_must_match():
     assert model(input_ids=prompt_ids([0])).logits.shape[1] == 6  # text only
 
 
+@pytest.mark.parametrize("family", ["dinov2", "clip"])
+def test_several_images_per_sample_land_on_their_placeholders_in_order(family):
+    """A batch of [two images, one image]: each image's features replace its own placeholder block,
+    in order (row by row, left to right), and batched generation runs on it."""
+    model = tiny_model(family)
+    pixels = torch.randn(3, 3, TOWER_SIZE, TOWER_SIZE)
+    ids = prompt_ids([2, 2])
+    ids[1, 1 + GRID_TOKENS : 1 + 2 * GRID_TOKENS] = 4  # row 1: one image, then text where row 0 has its second
+    seen = {}
+    hook = model.model.language_model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.update(embeds=kwargs["inputs_embeds"]), with_kwargs=True
+    )
+    try:
+        model(input_ids=ids, pixel_values=pixels)
+    finally:
+        hook.remove()
+    features = model.model.get_image_features(pixels).pooler_output
+    image_positions = ids == model.config.image_token_id
+    torch.testing.assert_close(seen["embeds"][image_positions], torch.cat(features))
+    blocks = seen["embeds"][0, 1 : 1 + 2 * GRID_TOKENS]
+    torch.testing.assert_close(blocks[:GRID_TOKENS], features[0])
+    torch.testing.assert_close(blocks[GRID_TOKENS:], features[1])
+    torch.testing.assert_close(seen["embeds"][1, 1 : 1 + GRID_TOKENS], features[2])
+    out = model.generate(input_ids=ids, pixel_values=pixels, max_new_tokens=2, min_new_tokens=2, do_sample=False)
+    assert out.shape == (2, ids.shape[1] + 2)
+
+
 @pytest.mark.parametrize("projector", PROJECTORS[:3], ids=lambda p: "-".join(p.values()))
 def test_save_and_reload_give_identical_outputs(tmp_path, projector):
     model = tiny_model("dinov2", **projector)

@@ -71,19 +71,32 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_demo(model_path: Path, log_dir: Path):
     """`python -m llava_vitsplit.serve.gradio_demo` on a free local port, stopped on exit."""
+    flags = [f"--{name.replace('_', '-')}={value}" for name, value in SLIDER_DEFAULTS.items()]
+    with running_server("llava_vitsplit.serve.gradio_demo", model_path, log_dir / "demo.log", flags, "/") as demo:
+        yield demo
+
+
+@contextlib.contextmanager
+def running_api_server(model_path: Path, log_path: Path, flags: list[str]):
+    """`python -m llava_vitsplit.serve.api.server` (the `serve` command) on a free local port."""
+    with running_server("llava_vitsplit.serve.api.server", model_path, log_path, flags, "/health") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_server(module: str, model_path: Path, log_path: Path, flags: list[str], ready_path: str):
+    """`python -m MODULE --model-path ... FLAGS` on 127.0.0.1 and a free port, until `ready_path` answers."""
     port = free_port()
-    log_path = log_dir / "demo.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
     with open(log_path, "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "llava_vitsplit.serve.gradio_demo", "--model-path", str(model_path),
-             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
-             *(f"--{name.replace('_', '-')}={value}" for name, value in SLIDER_DEFAULTS.items())],
+            [sys.executable, "-m", module, "--model-path", str(model_path),
+             "--device", "cpu", "--host", "127.0.0.1", "--port", str(port), *flags],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_until_serving(url, server, log_path)
+        _wait_until_serving(url + ready_path.lstrip("/"), server, log_path)
         yield RunningDemo(url, log_path)
     finally:
         server.terminate()
@@ -104,11 +117,11 @@ def _wait_until_serving(url: str, server: subprocess.Popen, log_path: Path) -> N
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"the demo server exited with {server.returncode}:\n{log_path.read_text()}")
+            pytest.fail(f"the server exited with {server.returncode}:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"the demo server did not answer on {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")
+    pytest.fail(f"the server did not answer on {url} within {SERVER_START_TIMEOUT_S} s:\n{log_path.read_text()}")

@@ -14,7 +14,7 @@ GREEDY = chat_generation_config(temperature=0, max_new_tokens=8)
 
 @pytest.fixture
 def conversation(example_photos):
-    return Conversation(image=read_image(example_photos[0]))
+    return Conversation(images=[read_image(example_photos[0])])
 
 
 def test_streamed_reply_grows_and_equals_plain_generate(engine, conversation):
@@ -32,7 +32,8 @@ def test_two_turns_are_recorded_and_the_second_prompt_holds_the_first(engine, co
     first = list(engine.reply(conversation, "What animal is this?", GREEDY))[-1]
     second = list(engine.reply(conversation, "What colour is it?", GREEDY))[-1]
     assert [(t.role, t.text) for t in conversation.turns] == [
-        (USER, "What animal is this?"), (ASSISTANT, first), (USER, "What colour is it?"), (ASSISTANT, second)
+        (USER, f"{IMAGE_TOKEN}\nWhat animal is this?"), (ASSISTANT, first), (USER, "What colour is it?"),
+        (ASSISTANT, second)
     ]
     prompt = engine.build_prompt(conversation, "And its eyes?")
     assert prompt.count(IMAGE_TOKEN) == 1 and prompt.index(IMAGE_TOKEN) < prompt.index("What animal is this?")
@@ -96,7 +97,7 @@ def test_ctrl_c_while_reading_keeps_the_partial_answer(engine, conversation, mon
     monkeypatch.setattr(engine, "_generate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         list(engine.reply(conversation, "What is it?", GREEDY))
-    assert [turn.text for turn in conversation.turns] == ["What is it?", "A cat"]
+    assert [turn.text for turn in conversation.turns] == [f"{IMAGE_TOKEN}\nWhat is it?", "A cat"]
 
 
 def test_a_failure_inside_generate_reaches_the_caller(engine, conversation, monkeypatch):
@@ -119,10 +120,28 @@ def test_regenerate_replaces_the_last_answer(engine, conversation):
     assert len(conversation.turns) == 2 and conversation.turns[1].text == again
 
 
-def test_a_new_image_starts_over(engine, conversation, example_photos):
+def test_start_over_with_new_images(engine, conversation, example_photos):
     list(engine.reply(conversation, "What animal is this?", GREEDY))
     conversation.start_over(read_image(example_photos[1]))
-    assert conversation.turns == [] and conversation.image.name == "astronaut.jpg"
+    assert conversation.turns == [] and [image.name for image in conversation.images] == ["astronaut.jpg"]
+
+
+def test_images_attached_later_go_with_the_next_question_in_order(engine, conversation, example_photos):
+    list(engine.reply(conversation, "What animal is this?", GREEDY))
+    conversation.attach(read_image(example_photos[1]))
+    conversation.attach(read_image(example_photos[2]))
+    assert conversation.pending_images == 2
+    inputs, _ = engine.prepare_inputs(conversation, "And these two?")
+    assert inputs["pixel_values"].shape[0] == 3
+    assert int((inputs["input_ids"] == engine.model.config.image_token_id).sum()) == 3 * 16
+    prompt = engine.build_prompt(conversation, "And these two?")
+    assert prompt.index("What animal") < prompt.index(f"{IMAGE_TOKEN}\n{IMAGE_TOKEN}\nAnd these two?")
+    list(engine.reply(conversation, "And these two?", GREEDY))
+    assert conversation.pending_images == 0
+    list(engine.regenerate(conversation, GREEDY))  # the regenerated question keeps its two images
+    assert conversation.turns[2].text == f"{IMAGE_TOKEN}\n{IMAGE_TOKEN}\nAnd these two?"
+    with pytest.raises(ChatInputError, match=r"\(48 of them for 3 images\)"):
+        list(engine.reply(conversation, "the cat " * 200, GREEDY))
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def test_a_terminal_conversation_streams_two_answers(engine, example_photos, tmp
     notes.write_text("not a picture")
     out = io.StringIO()
     answers = chat_loop(
-        engine, read_image(example_photos[0]), GREEDY,
+        engine, [read_image(example_photos[0])], GREEDY,
         read_line=scripted(["What animal is this?", "   ", f"/image {notes}", "What colour is it?", "/clear", "Hi"]),
         out=out,
     )
@@ -38,6 +38,27 @@ def test_a_terminal_conversation_streams_two_answers(engine, example_photos, tmp
     assert text.count(ASSISTANT_PREFIX) == 3
     assert "[The message is empty: type a question about the image.]" in text
     assert "[notes.txt is not an image" in text and "[conversation cleared]" in text
+
+
+def test_images_added_mid_conversation_go_with_the_next_question(engine, example_photos, monkeypatch):
+    prompts = []
+    original = engine.prepare_inputs
+
+    def recording(conversation, question):
+        prompts.append((engine.build_prompt(conversation, question), len(conversation.images)))
+        return original(conversation, question)
+
+    monkeypatch.setattr(engine, "prepare_inputs", recording)
+    out = io.StringIO()
+    script = ["What animal is this?", "/add", f"/add {example_photos[1]} {example_photos[2]}", "And these?",
+              f"/image {example_photos[3]}", "What is this?"]
+    assert chat_loop(engine, [read_image(example_photos[0])], GREEDY, read_line=scripted(script), out=out) == 3
+    text = out.getvalue()
+    assert "[/add needs an image file or URL]" in text and "[image: astronaut.jpg" in text and "[image: coffee.jpg" in text
+    (first, one), (second, three), (third, fresh) = prompts
+    assert (one, three, fresh) == (1, 3, 1)
+    assert second.count("<image>") == 3 and "USER: <image>\n<image>\nAnd these? ASSISTANT:" in second
+    assert third.count("<image>") == 1 and "What animal" not in third
 
 
 def test_ctrl_c_stops_an_answer_and_keeps_it_and_a_model_failure_is_reported(engine, example_photos, monkeypatch):
@@ -50,7 +71,7 @@ def test_ctrl_c_stops_an_answer_and_keeps_it_and_a_model_failure_is_reported(eng
         yield
 
     out = io.StringIO()
-    image = read_image(example_photos[0])
+    image = [read_image(example_photos[0])]
     monkeypatch.setattr(engine, "_generate", interrupted)
     assert chat_loop(engine, image, GREEDY, read_line=scripted(["What is it?"]), out=out) == 1
     assert f"{ASSISTANT_PREFIX}A cat [stopped]" in out.getvalue()

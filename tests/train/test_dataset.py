@@ -56,7 +56,7 @@ def make_dataset(folder, records, tokenizer, template="v1", **kwargs):
 def test_items_hold_ids_labels_and_image(folder, sp_tokenizer):
     dataset = make_dataset(folder, [good("a"), good("t", image=None)], sp_tokenizer)
     item = dataset[0]
-    assert item["pixel_values"].shape == (3, 8, 8)
+    assert item["pixel_values"].shape == (1, 3, 8, 8)
     assert item["input_ids"].shape == item["labels"].shape
     assert "pixel_values" not in dataset[1]
     assert dataset.modality_lengths[0] > 0 > dataset.modality_lengths[1]
@@ -135,6 +135,46 @@ def test_truncation_is_counted(folder, sp_tokenizer):
     assert len(item["input_ids"]) == 60 and item["labels"].ne(IGNORE_INDEX).any()
     summary = summarize(log.issues())
     assert len(summary.truncated) == 1 and "truncated to model_max_length=60" in summary.truncated[0].reason
+
+
+def two_images(record_id: str, images=("red.png", "blue.png")) -> dict:
+    return {"id": record_id, "image": list(images), "conversations": [
+        {"from": "human", "value": "<image>\n<image>\nWhich one is red?"}, {"from": "gpt", "value": "The first."},
+        {"from": "human", "value": "And the other?"}, {"from": "gpt", "value": "Blue."}]}
+
+
+@pytest.fixture
+def two_colours(folder):
+    Image.new("RGB", (16, 16), (0, 0, 255)).save(folder / "blue.png")
+    return folder
+
+
+def test_two_image_record_gives_both_images_in_placeholder_order(two_colours, sp_tokenizer):
+    dataset = make_dataset(two_colours, [two_images("pair"), good("a")], sp_tokenizer)
+    item = dataset[0]
+    assert item["pixel_values"].shape == (2, 3, 8, 8)
+    assert item["pixel_values"][0, 0].mean() == 1 and item["pixel_values"][1, 2].mean() == 1  # red, then blue
+    image_id = sp_tokenizer.convert_tokens_to_ids("<image>")
+    assert item["input_ids"].eq(image_id).sum() == 2 * IMAGE_SEQ
+    assert dataset.modality_lengths[0] - dataset.modality_lengths[1] >= IMAGE_SEQ  # both images counted
+    batch = LlavaDataCollator(pad_token_id=0)([dataset[0], dataset[1]])
+    assert batch["pixel_values"].shape == (3, 3, 8, 8)  # the pair's two images, then the single one
+    assert torch.equal(batch["pixel_values"][:2], item["pixel_values"])
+
+
+@pytest.mark.parametrize("images,tokens,message", [
+    (["red.png", "blue.png"], "<image>\nWhich one is red?", "has 2 image\\(s\\) but 1 <image> tokens"),
+    (["red.png"], "<image>\n<image>\nWhich one is red?", "has 1 image\\(s\\) but 2 <image> tokens"),
+    ([], "<image>\nWhich one?", "non-empty list"),
+    (["red.png", 3], "<image>\n<image>\nWhich?", "relative file path or a non-empty list"),
+    (["red.png", "gone.png"], "<image>\n<image>\nWhich?", "image file not found"),
+])
+def test_image_count_mismatch_names_the_record(two_colours, sp_tokenizer, images, tokens, message):
+    bad = {"id": "pair-7", "image": images, "conversations": [
+        {"from": "human", "value": tokens}, {"from": "gpt", "value": "The first."}]}
+    with pytest.raises(RecordError, match=message) as raised:
+        make_dataset(two_colours, [good("a"), bad], sp_tokenizer)
+    assert "record 1 (id 'pair-7'" in str(raised.value) and str(two_colours / "data.json") in str(raised.value)
 
 
 def test_collator_pads_and_stacks_images(folder, sp_tokenizer):

@@ -187,3 +187,48 @@ def test_v1_masks_line_up_on_the_real_smollm2_tokenizer():
     runs = supervised_runs(result.labels)
     assert [tokenizer.decode(run) for run in runs] == [f" {reply}{tokenizer.eos_token}" for reply in replies]
     assert tokenizer.eos_token == "<|im_end|>"
+
+
+TWO_IMAGES = [
+    {"from": "human", "value": "<image>\n<image>\nWhich shape is in both pictures?"},
+    {"from": "gpt", "value": "The circle."},
+    {"from": "human", "value": "And in this one?\n<image>"},
+    {"from": "gpt", "value": "A square, at the top.\nNothing else."},
+]
+ONE_IMAGE = [
+    {"from": "human", "value": "<image>\nWhich shape is in both pictures?"},
+    TWO_IMAGES[1],
+    {"from": "human", "value": "And in this one?"},
+    TWO_IMAGES[3],
+]
+
+
+def test_several_images_mask_like_one_on_the_real_vicuna_tokenizer(vicuna_tokenizer):
+    image_id = vicuna_tokenizer.convert_tokens_to_ids("<image>")
+    several = tokenize(vicuna_tokenizer, "v1", TWO_IMAGES, num_images=3)
+    single = tokenize(vicuna_tokenizer, "v1", ONE_IMAGE, num_images=1)
+    assert several.input_ids.count(image_id) == 3 * IMAGE_SEQ
+    assert all(label == IGNORE_INDEX for ids, label in zip(several.input_ids, several.labels) if ids == image_id)
+    # The supervised tokens are exactly those of the one-image conversation: " reply</s>" per reply.
+    assert supervised_runs(several.labels) == supervised_runs(single.labels)
+    replies = [turn["value"] for turn in TWO_IMAGES if turn["from"] == "gpt"]
+    assert [vicuna_tokenizer.decode(run) for run in supervised_runs(several.labels)] == [f"{r}</s>" for r in replies]
+    # Two images in one turn stay in place; a turn's single image moves to its front (LLaVA).
+    text = get_template("v1").training_text(TWO_IMAGES, "</s>")
+    assert "USER: <image>\n<image>\nWhich shape is in both pictures? ASSISTANT:" in text
+    assert "USER: <image>\nAnd in this one? ASSISTANT:" in text
+    first_end = several.input_ids.index(image_id) + IMAGE_SEQ
+    second = several.input_ids.index(image_id, first_end)
+    assert vicuna_tokenizer.decode(several.input_ids[first_end:second]).strip(" ") == "\n"  # between the images
+    assert several.input_ids[second : second + IMAGE_SEQ] == [image_id] * IMAGE_SEQ
+
+
+def test_plain_takes_every_image_of_the_caption_on_the_real_vicuna_tokenizer(vicuna_tokenizer):
+    caption = [{"from": "human", "value": "<image>\n<image>"}, {"from": "gpt", "value": "A red and a blue circle."}]
+    result = tokenize(vicuna_tokenizer, "plain", caption, num_images=2)
+    image_id = vicuna_tokenizer.convert_tokens_to_ids("<image>")
+    assert result.input_ids[1 : 1 + 2 * IMAGE_SEQ] == [image_id] * (2 * IMAGE_SEQ)
+    (run,) = supervised_runs(result.labels)
+    assert vicuna_tokenizer.decode(run) == "A red and a blue circle.\n"
+    with pytest.raises(ValueError, match="expected 1 image token"):
+        tokenize(vicuna_tokenizer, "plain", caption, num_images=1)

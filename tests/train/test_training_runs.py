@@ -104,6 +104,31 @@ def test_stage2_starts_from_stage1_and_keeps_the_tower_frozen(stage1, tiny_parts
     assert [issue["record_id"] for issue in issues["skipped"]] == ["bad"]
 
 
+def test_stage2_trains_on_records_with_two_images(stage1, tiny_parts, tmp_path):
+    """Two images per conversation, one in the first turn and one in a later turn, mixed with
+    one-image and text-only records: the run trains (finite, falling loss) and saves a model."""
+    records = json.loads((tiny_parts["data"] / "finetune.json").read_text())
+    pairs = [
+        {"id": f"pair{index}", "image": [f"img{index}.png", f"img{index + 1}.png"], "conversations": [
+            {"from": "human", "value": "<image>\nWhat colour is this square?"},
+            {"from": "gpt", "value": record["conversations"][1]["value"]},
+            {"from": "human", "value": "<image>\nAnd this one?"},
+            {"from": "gpt", "value": records[index + 1]["conversations"][1]["value"]}]}
+        for index, record in enumerate(records[:8])
+    ]
+    data_path = tmp_path / "two_images.json"
+    data_path.write_text(json.dumps(pairs + records[:4]))
+    output = tmp_path / "stage2-pairs"
+    run(train_argv(tiny_parts, output, stage=2, max_steps=6, data_path=data_path,
+                   pretrain_mm_mlp_adapter=stage1 / PROJECTOR_WEIGHTS))
+    losses = [entry["loss"] for entry in json.loads((output / "trainer_state.json").read_text())["log_history"]
+              if "loss" in entry]
+    assert len(losses) == 6 and all(loss == loss and loss < 100 for loss in losses)  # finite
+    assert min(losses[-2:]) < losses[0]
+    _, model, _, _ = load_pretrained_model(output, device="cpu")
+    assert model.config.image_token_id is not None
+
+
 def test_stage2_loads_the_stage1_projector_exactly(stage1, tiny_parts, tmp_path):
     from llava_vitsplit.train.arguments import parse_arguments
     from llava_vitsplit.train.model_setup import build_model

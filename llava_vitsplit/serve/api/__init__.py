@@ -1,0 +1,1 @@
+"""An OpenAI-compatible chat-completions server (`llava-vitsplit serve`): protocol, batching, app."""
