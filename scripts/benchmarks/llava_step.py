@@ -106,7 +106,7 @@ def make_samples(stage: int, batch_size: int, image_tokens: int, image_size: int
         labels = torch.full_like(ids, IGNORE_INDEX)
         supervised = length if stage == 1 else length // 2
         labels[-supervised:] = ids[-supervised:]
-        pixels = torch.randn(3, image_size, image_size, generator=generator)
+        pixels = torch.randn(1, 3, image_size, image_size, generator=generator)
         samples.append({"input_ids": ids, "labels": labels, "pixel_values": pixels})
     return samples
 

@@ -17,7 +17,7 @@ def sample(text_tokens: int, supervised: int, image: bool, seed: int) -> dict[st
     labels[-supervised:] = ids[-supervised:]
     item = {"input_ids": ids, "labels": labels}
     if image:
-        item["pixel_values"] = torch.randn(3, TOWER_SIZE, TOWER_SIZE, generator=generator)
+        item["pixel_values"] = torch.randn(1, 3, TOWER_SIZE, TOWER_SIZE, generator=generator)
     return item
 
 
