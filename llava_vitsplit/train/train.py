@@ -39,6 +39,9 @@ def check_combination(model_args: ModelArguments, training_args: TrainingArgumen
         raise ValueError("--lora_enable is for stage 2; stage 1 (--tune_mm_mlp_adapter) trains only the projector")
     if model_args.tune_mm_mlp_adapter and model_args.version != "plain":
         logger.warning("stage 1 with --version %s: LLaVA pretrains with 'plain'", model_args.version)
+    if training_args.vision_feature_cache and training_args.deepspeed and training_args.hf_deepspeed_config.is_zero3():
+        # Ranks that read the cache would skip the tower's parameter gathers that the others wait in.
+        raise ValueError("--vision_feature_cache needs the whole tower on every rank: use it with ZeRO-2, not ZeRO-3")
     if not model_args.tune_mm_mlp_adapter and not model_args.pretrain_mm_mlp_adapter:
         logger.warning("stage 2 without --pretrain_mm_mlp_adapter: the projector starts untrained")
 
