@@ -1,4 +1,4 @@
-"""`llava-vitsplit dense train|eval|predict|sample`: ViT-Split segmentation and depth on a frozen backbone.
+"""`llava-vitsplit dense train|eval|predict|sample`: ViT-Split dense tasks (`dense.tasks`) on a frozen backbone.
 
 Multi-GPU / multi-node / DeepSpeed: run the same command under `accelerate launch -m llava_vitsplit dense ...`.
 """
@@ -99,11 +99,17 @@ def _register_train(actions) -> None:
     run.add_argument("--lr", type=float, dest="learning_rate")
     run.add_argument("--weight-decay", type=float)
     run.add_argument("--task-head-lr-mult", type=float)
-    run.add_argument("--schedule", choices=["poly", "one-cycle"])
+    run.add_argument("--schedule", choices=["poly", "one-cycle", "step"])
+    run.add_argument("--layer-decay", type=float, help="layer-wise lr decay over the task head's copies (detection)")
+    run.add_argument(
+        "--task-option", action="append", default=[], metavar="KEY=JSON",
+        help="a task-specific part setting, repeatable; detection: proposals=[500,300], rois_per_image=128, "
+        "detections_per_image=50, neck_norm=\"group\"",
+    )  # fmt: skip
     run.add_argument("--warmup-iters", type=int)
     run.add_argument("--max-grad-norm", type=float, help="clip gradients to this norm (default: no clipping)")
     run.add_argument(
-        "--crop-size", type=int, nargs="+", metavar="PX", help="training crop H [W]; scales follow it"
+        "--crop-size", type=int, nargs="+", metavar="PX", help="training crop H [W]; scales follow it (detection: Mask R-CNN resize SHORT LONG)"
     )
     run.add_argument("--no-photometric", action="store_true", help="no photometric distortion (segmentation)")
     run.add_argument("--eval-interval", type=int)
@@ -115,6 +121,11 @@ def _register_train(actions) -> None:
         "--mixed-precision", choices=["no", "bf16", "fp16"], help="default: Accelerate's setting"
     )
     run.add_argument("--num-workers", type=int)
+    run.add_argument(
+        "--position-interpolation",
+        choices=["transformers", "dinov2"],
+        help="DINOv2 position-embedding resize: transformers' (default) or the original DINOv2's (the authors')",
+    )
     run.add_argument("--seed", type=int)
     data = parser.add_argument_group("data")
     data.add_argument("--train-split", default="train")
@@ -136,8 +147,22 @@ def _register_train(actions) -> None:
     parser.set_defaults(func=run_train)
 
 
+def _task_options(values: list[str]) -> dict:
+    options = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--task-option {value!r}: expected KEY=VALUE (VALUE in JSON, e.g. proposals=[500,300])")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text  # a bare word: a string
+    return options
+
+
 def run_train(args: argparse.Namespace) -> int:
     from llava_vitsplit.dense.trainer import DenseTrainConfig, train
+    from llava_vitsplit.quickstart.dense_backbone import default_backbone_path
 
     names = ("num_task_layers", "num_prior_layers", "prior_start_layer", "selection")
     split_overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
@@ -151,8 +176,9 @@ def run_train(args: argparse.Namespace) -> int:
         name: getattr(args, name)
         for name in (
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
-            "weight_decay", "task_head_lr_mult", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
+            "weight_decay", "task_head_lr_mult", "layer_decay", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
             "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
+            "position_interpolation",
         )
     }  # fmt: skip
     config = DenseTrainConfig.from_preset(
@@ -165,8 +191,11 @@ def run_train(args: argparse.Namespace) -> int:
         photometric=not args.no_photometric,
         split_overrides=split_overrides,
         dataset_options={k: v for k, v in dataset_options.items() if v is not None},
+        task_options=_task_options(args.task_option),
         **overrides,
     )
+    if config.backbone_path is None:
+        config.backbone_path = default_backbone_path(args.preset)
     result = train(config)
     print(f"trained part: {result.final_dir}")
     if result.evaluations:
@@ -182,7 +211,7 @@ def run_train(args: argparse.Namespace) -> int:
 def _register_eval(actions) -> None:
     parser = actions.add_parser("eval", help="score a trained part on a dataset split")
     parser.add_argument(
-        "--checkpoint", required=True, type=Path, help="a trained part folder (final/ or checkpoints/iter_N/)"
+        "--checkpoint", required=True, type=Path, help="a trained part folder (final/ or checkpoints/checkpoint_N/part/)"
     )
     parser.add_argument("--data-root", required=True, type=Path)
     parser.add_argument("--dataset", help="layout (default: the one the part was trained on)")
@@ -205,7 +234,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from llava_vitsplit.dense.datasets import load_dataset
     from llava_vitsplit.dense.evaluation import evaluate
-    from llava_vitsplit.dense.metrics import format_depth_table, format_segmentation_table
     from llava_vitsplit.dense.model import DenseModel
     from llava_vitsplit.dense.task import DenseTaskConfig
 
@@ -217,22 +245,21 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.checkpoint} records no dataset layout: pass --dataset")
     options = {"num_classes": args.num_classes, "reduce_zero_label": args.reduce_zero_label or None,
                "depth_scale": args.depth_scale, "max_depth": args.max_depth}  # fmt: skip
-    dataset = load_dataset(dataset_name, args.data_root, args.split, **options)
-    if dataset.task != config.task:
-        raise ValueError(
-            f"{args.checkpoint} is a {config.task} part but {dataset.name} is a {dataset.task} dataset"
-        )
-    if config.task == "segmentation" and dataset.labels.num_classes != config.num_classes:
-        raise ValueError(
-            f"{args.checkpoint} predicts {config.num_classes} classes, {dataset.name} has {dataset.labels.num_classes}"
-        )
+    task = config.dense_task
+    dataset = load_dataset(
+        dataset_name, args.data_root, args.split, transform=task.eval_transform(), **options
+    )
+    try:
+        task.check_dataset(dataset, config)
+    except ValueError as error:
+        raise ValueError(f"{args.checkpoint} is a {config.task} part: {error}") from error
     model = DenseModel.from_pretrained(
         {"task": args.checkpoint}, args.backbone_path, device=accelerator.device
     )
     inference = _inference_from_args(config.inference, args)
     with torch.inference_mode(), accelerator.autocast():
         metrics = evaluate(
-            model,
+            task.eval_forward(model.runner("task")),
             dataset,
             inference,
             device=accelerator.device,
@@ -243,12 +270,7 @@ def run_eval(args: argparse.Namespace) -> int:
             show_progress=accelerator.is_local_main_process,
         )
     if accelerator.is_main_process:
-        table = (
-            format_segmentation_table(metrics)
-            if config.task == "segmentation"
-            else format_depth_table(metrics)
-        )
-        print(f"{dataset.name} with {inference}\n{table}")
+        print(f"{dataset.name} with {inference}\n{task.format_metrics(metrics)}")
         if args.output:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(
@@ -271,9 +293,11 @@ def _register_predict(actions) -> None:
     add_overwrite_flag(parser)
     parser.add_argument(
         "--checkpoint", required=True, action="append", metavar="[NAME=]DIR",
-        help="a trained part folder, repeatable (NAME defaults to seg / depth)",
+        help="a trained part folder, repeatable (NAME defaults to its task, e.g. segmentation, depth)",
     )  # fmt: skip
-    parser.add_argument("--tasks", help="comma-separated subset of the loaded parts to run, e.g. seg,depth")
+    parser.add_argument(
+        "--tasks", help="comma-separated subset of the loaded parts to run, e.g. segmentation,depth"
+    )
     parser.add_argument(
         "--backbone-path", type=Path, help="default: the backbone the parts were trained over"
     )
@@ -281,7 +305,7 @@ def _register_predict(actions) -> None:
         "--save-raw",
         type=Path,
         metavar="DIR",
-        help="also write NAME_seg.png (class ids) / NAME_depth.png (mm, 16-bit)",
+        help="also write IMAGE_PART.png: class ids (segmentation), 16-bit mm (depth)",
     )
     parser.add_argument("--device", help="default: cuda when available, else cpu")
     _add_inference_args(parser)
@@ -295,22 +319,39 @@ def _parse_checkpoints(values: list[str]) -> dict[str, Path]:
     for value in values:
         name, sep, folder = value.partition("=")
         if not sep:
-            name, folder = DenseTaskConfig.load(value).short_name, value
+            name, folder = DenseTaskConfig.load(value).task, value
         if name in parts:
-            raise ValueError(f"two parts named {name!r}: name them, e.g. --checkpoint seg2=DIR")
+            raise ValueError(f"two parts named {name!r}: name them, e.g. --checkpoint {name}2=DIR")
         parts[name] = Path(folder)
     return parts
 
 
+def _with_detection(model, tasks: list[str], instance_tasks: list[str], image, device) -> dict:
+    """One detection part and any per-pixel parts from one trunk pass on detection's input."""
+    import torch
+
+    from llava_vitsplit.dense.detection import detect_with_dense_parts
+
+    if len(instance_tasks) != 1:
+        raise ValueError(f"one detection part per run, got {instance_tasks}")
+    (name,) = instance_tasks
+    others = {t: model.parts[t] for t in tasks if t != name}
+    tensor = torch.tensor(image).permute(2, 0, 1).float().div(255).to(device)
+    detections, dense = detect_with_dense_parts(
+        model.parts[name], model.adapter, others, [tensor], model.trunk.native_patch_size
+    )
+    return {name: detections, **dense}
+
+
 def run_predict(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from llava_vitsplit.dense.datasets import read_image
     from llava_vitsplit.dense.inference import predict
     from llava_vitsplit.dense.model import DenseModel
+    from llava_vitsplit.dense.tasks import PixelTask
     from llava_vitsplit.dense.transforms import normalize
-    from llava_vitsplit.dense.visualize import colorize_depth, colorize_mask, side_by_side
+    from llava_vitsplit.dense.visualize import side_by_side
 
     parts = _parse_checkpoints(args.checkpoint)
     tasks = [t.strip() for t in args.tasks.split(",")] if args.tasks else list(parts)
@@ -324,26 +365,25 @@ def run_predict(args: argparse.Namespace) -> int:
     # One inference setting for all tasks (they share each trunk pass): the first part's, plus overrides.
     inference = _inference_from_args(model.parts[tasks[0]].config.inference, args)
     image = read_image(args.image)
-    pixel_values = normalize(image).unsqueeze(0).to(device)
+    instance_tasks = [t for t in tasks if not isinstance(model.parts[t].config.dense_task, PixelTask)]
     with torch.inference_mode():
-        outputs = predict(model, pixel_values, inference, model.activations(tasks))
+        if instance_tasks:  # detection: its own resize; the other parts share its trunk pass or are refused
+            outputs = _with_detection(model, tasks, instance_tasks, image, device)
+        else:
+            pixel_values = normalize(image).unsqueeze(0).to(device)
+            outputs = predict(model, pixel_values, inference, model.activations(tasks))
     panels = [("input", image)]
     for task in tasks:
         config = model.parts[task].config
-        out = outputs[task][0].float().cpu()
-        if config.task == "segmentation":
-            ids = out.argmax(0).numpy().astype(np.uint8)
-            panels.append((f"{task}: {config.num_classes} classes", colorize_mask(ids, config.num_classes)))
-            raw = ids
-        else:
-            depth = out[0].numpy()
-            panels.append((f"{task}: {depth.min():.2f}-{depth.max():.2f} m", colorize_depth(depth)))
-            raw = np.clip(np.round(depth * 1000), 0, 65535).astype(np.uint16)
+        prediction = config.dense_task.postprocess(outputs[task][0], config)
+        title, panel = config.dense_task.draw(image, prediction, config)
+        panels.append((f"{task}: {title}", panel))
         if args.save_raw:
             from PIL import Image
 
             args.save_raw.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(raw).save(args.save_raw / f"{args.image.stem}_{task}.png")
+            raw_image = config.dense_task.raw_output(prediction)
+            Image.fromarray(raw_image).save(args.save_raw / f"{args.image.stem}_{task}.png")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     side_by_side(panels).save(args.out)
     print(f"wrote {args.out} ({', '.join(tasks)} from one trunk pass per view, {inference.mode} inference)")
@@ -355,15 +395,17 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _register_sample(actions) -> None:
     parser = actions.add_parser(
-        "sample", help="write the small real-photo sample datasets (segmentation, depth)"
+        "sample", help="write the small real-photo sample datasets (segmentation, depth, detection)"
     )
     parser.add_argument("--out", type=Path, help="default: the cache folder (LLAVA_VITSPLIT_CACHE)")
     parser.set_defaults(func=run_sample)
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from llava_vitsplit.dense.samples import build_sample_datasets
+    from llava_vitsplit.quickstart.dense_photos import build_sample_datasets
+    from llava_vitsplit.quickstart.detection_photos import build_detection_sample
 
     folders = build_sample_datasets(args.out)
-    print(f"segmentation sample: {folders.segmentation}\ndepth sample: {folders.depth}")
+    detection = build_detection_sample(args.out / "detection" if args.out else None)
+    print(f"segmentation sample: {folders.segmentation}\ndepth sample: {folders.depth}\ndetection sample: {detection}")
     return 0

@@ -1,21 +1,25 @@
-"""Dense prediction (segmentation, depth) on the shared ViT-Split module.
+"""Dense prediction tasks (segmentation, depth; ``dense.tasks`` registers them) on the shared ViT-Split module.
 
 One frozen backbone, any number of trained task parts (ViT-Split heads + a decoder each), one trunk
 pass for all of them::
 
     from llava_vitsplit.dense import DenseModel
-    model = DenseModel.from_pretrained({"seg": "runs/ade20k-s/final", "depth": "runs/nyu-s/final"}, "dinov2-small/")
-    outputs = model(pixel_values)          # {"seg": (B, 150, H, W) logits, "depth": (B, 1, H, W) metres}
+    model = DenseModel.from_pretrained(
+        {"segmentation": "runs/ade20k-s/final", "depth": "runs/nyu-s/final"}, "dinov2-small/"
+    )
+    outputs = model(pixel_values)  # {"segmentation": (B, 150, H, W) logits, "depth": (B, 1, H, W) metres}
 """
 
 from .datasets import DenseDataset, DepthLabels, SegmentationLabels, load_dataset
 from .evaluation import evaluate
-from .heads import DepthHead, SegmentationHead, build_decoder
+from .heads import DepthHead, SegmentationHead
 from .inference import InferenceConfig, predict
 from .metrics import DepthMetrics, SegmentationMetrics
-from .model import DenseModel, DenseTaskPart, run_parts
+from .model import DenseModel, run_parts
+from .part import DenseTaskPart
 from .recipes import RECIPES, DenseRecipe, get_recipe
 from .task import DenseTaskConfig
+from .tasks import DenseTask, PixelTask, get_task, register_task, task_names
 from .trainer import DenseTrainConfig, TrainResult, train
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "DenseDataset",
     "DenseModel",
     "DenseRecipe",
+    "DenseTask",
     "DenseTaskConfig",
     "DenseTaskPart",
     "DenseTrainConfig",
@@ -30,15 +35,18 @@ __all__ = [
     "DepthLabels",
     "DepthMetrics",
     "InferenceConfig",
+    "PixelTask",
     "SegmentationHead",
     "SegmentationLabels",
     "SegmentationMetrics",
     "TrainResult",
-    "build_decoder",
     "evaluate",
     "get_recipe",
+    "get_task",
     "load_dataset",
     "predict",
+    "register_task",
     "run_parts",
+    "task_names",
     "train",
 ]

@@ -1,7 +1,8 @@
-"""Scoring a task over a dataset with the inference settings of ``inference.predict``.
+"""Scoring a task part over a dataset with the inference settings of ``inference.predict``.
 
 Several processes each take every n-th image and add their metric sums together, so evaluation
-under ``accelerate launch`` scores every image exactly once.
+under ``accelerate launch`` scores every image exactly once. The scoring itself is the task's
+(``DenseTask.evaluate``).
 """
 
 from __future__ import annotations
@@ -9,20 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
-from .datasets import DenseDataset, DepthLabels, SegmentationLabels
-from .inference import Forward, InferenceConfig, predict
-from .metrics import DepthMetrics, SegmentationMetrics
-
-
-def new_metrics(labels: SegmentationLabels | DepthLabels) -> SegmentationMetrics | DepthMetrics:
-    if isinstance(labels, SegmentationLabels):
-        return SegmentationMetrics(labels.num_classes, labels.ignore_index, labels.class_names)
-    return DepthMetrics(max(labels.min_depth, 1e-6), labels.max_depth)
+from .datasets import DenseDataset
+from .inference import Forward, InferenceConfig
+from .tasks import Sharding, get_task
 
 
-@torch.no_grad()
 def evaluate(
     forward: Forward,
     dataset: DenseDataset,
@@ -33,25 +26,22 @@ def evaluate(
     process_index: int = 0,
     num_processes: int = 1,
     reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    gather: Callable[[list], list] | None = None,
     max_images: int | None = None,
     show_progress: bool = True,
 ) -> dict:
-    """Metrics of output ``task`` of ``forward`` on ``dataset`` (``reduce`` sums states across processes)."""
-    labels = dataset.labels
-    metrics = new_metrics(labels)
-    count = len(dataset) if max_images is None else min(max_images, len(dataset))
-    activation = "softmax" if dataset.task == "segmentation" else "identity"
-    indices = range(process_index, count, num_processes)
-    for index in tqdm(indices, desc=f"eval {dataset.name}", disable=not show_progress, leave=False):
-        sample = dataset[index]
-        pixel_values = sample["pixel_values"].unsqueeze(0).to(device)
-        output = predict(forward, pixel_values, inference, {task: activation})[task][0].cpu()
-        target = sample["labels"]
-        if dataset.task == "segmentation":
-            metrics.update(output.argmax(0), target)
-        else:
-            mask = labels.eval_mask(tuple(target.shape))
-            metrics.update(output[0], target, None if mask is None else torch.from_numpy(mask))
-    if reduce is not None:
-        metrics.state = reduce(metrics.state.to(device)).cpu()
-    return metrics.compute()
+    """Metrics of output ``task`` of ``forward`` on ``dataset`` (``reduce`` sums tensors across
+    processes, ``gather`` collects lists from them)."""
+    sharding = Sharding(
+        process_index, num_processes, reduce or Sharding.reduce_sum, gather or Sharding.gather
+    )
+    return get_task(dataset.task).evaluate(
+        forward,
+        dataset,
+        inference,
+        output=task,
+        device=device,
+        sharding=sharding,
+        max_images=max_images,
+        show_progress=show_progress,
+    )

@@ -58,16 +58,3 @@ class DepthHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return F.relu(self.predict(self.norm(self.upsample(features)))) + self.min_depth
-
-
-def build_decoder(
-    task: str, in_channels: int, *, num_classes: int | None = None, min_depth: float = 1e-3
-) -> nn.Module:
-    """The head a task part ends with: ``SegmentationHead`` or ``DepthHead`` over the fused map."""
-    if task == "segmentation":
-        if num_classes is None:
-            raise ValueError("a segmentation head needs num_classes")
-        return SegmentationHead(in_channels, num_classes)
-    if task == "depth":
-        return DepthHead(in_channels, min_depth)
-    raise ValueError(f"no dense head for task {task!r}; choose 'segmentation' or 'depth'")

@@ -11,80 +11,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 from torch.nn import functional as F
 
-from llava_vitsplit.safe_files import read_safetensors
-from llava_vitsplit.split import (
-    BackboneAdapter,
-    FrozenTrunk,
-    ViTSplitHeads,
-    frozen_hidden_states,
-    load_backbone,
-)
+from llava_vitsplit.split import BackboneAdapter, FrozenTrunk, frozen_hidden_states, load_backbone
 
-from .heads import build_decoder
 from .task import DenseTaskConfig
-
-WEIGHTS_FILE = "model.safetensors"
-
-
-class DenseTaskPart(nn.Module):
-    """Task head + prior head + fusion net (``vitsplit``) and the task's decoder. Trainable as a whole.
-
-    ``forward(hidden_states, grid)`` returns the decoder output at 4x the patch grid.
-    """
-
-    def __init__(self, config: DenseTaskConfig, adapter: BackboneAdapter) -> None:
-        super().__init__()
-        self.config = config
-        split = config.split_config()
-        self.vitsplit = ViTSplitHeads(split, adapter)
-        self.decoder = build_decoder(
-            config.task,
-            split.resolved_fusion_width,
-            num_classes=config.num_classes,
-            min_depth=config.min_depth,
-        )
-
-    @property
-    def needed_hidden_states(self) -> frozenset[int]:
-        return self.config.split_config().needed_hidden_states
-
-    def forward(self, hidden_states: Mapping[int, torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
-        return self.decoder(self.vitsplit(hidden_states, grid))
-
-    def task_head_parameters(self) -> Iterable[nn.Parameter]:
-        """The blocks copied from the backbone: trained at a tenth of the learning rate."""
-        return self.vitsplit.task_head.parameters()
-
-    def save_pretrained(
-        self, folder: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None
-    ) -> Path:
-        """Write ``dense_task.json`` and ``model.safetensors`` (the part only, never the backbone)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder)
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in (state_dict or self.state_dict()).items()}
-        save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "task": self.config.task})
-        return folder
-
-    def load_weights(self, folder: str | Path) -> None:
-        path = Path(folder) / WEIGHTS_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE}")
-        state = read_safetensors(path)  # a truncated file is named as such
-        expected = self.state_dict()
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"{path}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
-        for key, tensor in state.items():
-            if tensor.shape != expected[key].shape:
-                raise ValueError(
-                    f"{path}: tensor {key} has shape {tuple(tensor.shape)}, the part expects {tuple(expected[key].shape)}"
-                )
-        self.load_state_dict(state)
+from .tasks import PartRunner
 
 
 def pad_to_patch_multiple(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -119,12 +52,26 @@ def run_parts(
     }
 
 
-class DenseModel(nn.Module):
-    """One frozen backbone and named task parts (``{"seg": ..., "depth": ...}``)."""
+def trunk_options(position_interpolation: str | None) -> dict:
+    """``FrozenTrunk`` adapter options: none unless a position interpolation is asked for."""
+    return {} if position_interpolation is None else {"position_interpolation": position_interpolation}
 
-    def __init__(self, backbone: nn.Module, tasks: Mapping[str, DenseTaskConfig] | None = None) -> None:
+
+class DenseModel(nn.Module):
+    """One frozen backbone and named task parts (``{"segmentation": ..., "depth": ...}``)."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        tasks: Mapping[str, DenseTaskConfig] | None = None,
+        *,
+        position_interpolation: str | None = None,
+    ) -> None:
+        """``position_interpolation``: the DINOv2 position-embedding resize of the trunk (``None``: the
+        library's own); every part must have been trained with the same."""
         super().__init__()
-        self.trunk = FrozenTrunk(backbone)
+        self.position_interpolation = position_interpolation
+        self.trunk = FrozenTrunk(backbone, **trunk_options(position_interpolation))
         self.parts = nn.ModuleDict()
         for name, config in (tasks or {}).items():
             self.add_task(name, config)
@@ -133,15 +80,20 @@ class DenseModel(nn.Module):
     def adapter(self) -> BackboneAdapter:
         return self.trunk.adapter
 
-    def add_task(self, name: str, config: DenseTaskConfig) -> DenseTaskPart:
+    def add_task(self, name: str, config: DenseTaskConfig) -> nn.Module:
         if name in self.parts:
             raise ValueError(f"DenseModel already has a task named {name!r}")
-        part = DenseTaskPart(config, self.adapter)
+        if config.position_interpolation != self.position_interpolation:
+            raise ValueError(
+                f"part {name!r} was trained with position_interpolation={config.position_interpolation!r}, "
+                f"this model's trunk uses {self.position_interpolation!r}: parts sharing a trunk pass must agree"
+            )
+        part = config.dense_task.build_part(config, self.adapter)
         param = next(self.trunk.parameters())
         self.parts[name] = part.to(device=param.device, dtype=param.dtype)
         return part
 
-    def _select(self, tasks: Iterable[str] | None) -> dict[str, DenseTaskPart]:
+    def _select(self, tasks: Iterable[str] | None) -> dict[str, nn.Module]:
         names = list(self.parts) if tasks is None else list(tasks)
         unknown = [name for name in names if name not in self.parts]
         if unknown or not names:
@@ -159,12 +111,14 @@ class DenseModel(nn.Module):
         parts = self._select(tasks)
         return run_parts(self.adapter, parts, pixel_values, self.needed_hidden_states(parts))
 
+    def runner(self, name: str) -> PartRunner:
+        """The trunk beside one part, as training and ``DenseTask.evaluate`` use it."""
+        part = self._select([name])[name]
+        return PartRunner(self.adapter, part, part.needed_hidden_states, next(part.parameters()).dtype)
+
     def activations(self, tasks: Iterable[str] | None = None) -> dict[str, str]:
         """How ``inference.predict`` combines each task's outputs."""
-        return {
-            name: "softmax" if part.config.task == "segmentation" else "identity"
-            for name, part in self._select(tasks).items()
-        }
+        return {name: part.config.dense_task.activation for name, part in self._select(tasks).items()}
 
     @classmethod
     def from_pretrained(
@@ -189,7 +143,14 @@ class DenseModel(nn.Module):
             backbone = recorded.pop()
         if not isinstance(backbone, nn.Module):
             backbone = load_backbone(backbone)
-        model = cls(backbone.to(device) if device is not None else backbone)
+        interpolations = {config.position_interpolation for config in configs.values()}
+        if len(interpolations) != 1:
+            raise ValueError(
+                f"the parts were trained with different position interpolations {sorted(map(str, interpolations))}: "
+                "they cannot share one trunk pass"
+            )
+        backbone = backbone.to(device) if device is not None else backbone
+        model = cls(backbone, position_interpolation=interpolations.pop())
         for name, folder in parts.items():
             model.add_task(name, configs[name]).load_weights(folder)
         return model.eval()

@@ -1,7 +1,9 @@
 """What a trained task part is: its task, split hyper-parameters, label space and inference setting.
 
 Saved as ``dense_task.json`` beside the part's weights, so ``dense eval`` / ``dense predict`` can
-rebuild it over a backbone without the training command line.
+rebuild it over a backbone without the training command line. ``task`` is a registered task name
+(``dense.tasks``); older aliases in saved files load as the task's one name. The task validates the
+fields it uses; ``options`` holds settings of tasks that need more than the shared fields.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from pathlib import Path
 from llava_vitsplit.split import ViTSplitConfig
 
 from .inference import InferenceConfig
+from .tasks import DenseTask, canonical_task_name, get_task
 
 CONFIG_FILE = "dense_task.json"
-TASKS = ("segmentation", "depth")
-SHORT_NAMES = {"segmentation": "seg", "depth": "depth"}
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,20 @@ class DenseTaskConfig:
     dataset: str | None = None
     backbone: str | None = None
     """The backbone folder it was trained over (a default for loading; any same-shaped one works)."""
+    position_interpolation: str | None = None
+    """The trunk's DINOv2 position-embedding resize the part was trained with (``None``: the library's
+    own; ``"dinov2"``: the original DINOv2's, see ``split.backbones.dinov2``)."""
+    options: dict = field(default_factory=dict)
+    """Task-specific settings beyond the shared fields (JSON values; the task validates them)."""
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"DenseTaskConfig.task = {self.task!r}: choose one of {TASKS}")
-        if self.task == "segmentation":
-            if not self.class_names:
-                raise ValueError("DenseTaskConfig: a segmentation part needs class_names")
+        try:
+            object.__setattr__(self, "task", canonical_task_name(self.task))
+        except ValueError as error:
+            raise ValueError(f"DenseTaskConfig.task: {error}") from error
+        if self.class_names is not None:
             object.__setattr__(self, "class_names", tuple(self.class_names))
-        if not 0 <= self.min_depth < self.max_depth:
-            raise ValueError(
-                f"DenseTaskConfig: need 0 <= min_depth < max_depth, got {self.min_depth}, {self.max_depth}"
-            )
+        self.dense_task.validate_config(self)
         self.split_config()  # validates the split fields now
 
     @property
@@ -53,8 +56,9 @@ class DenseTaskConfig:
         return len(self.class_names) if self.class_names else None
 
     @property
-    def short_name(self) -> str:
-        return SHORT_NAMES[self.task]
+    def dense_task(self) -> DenseTask:
+        """The task's behaviour (decoder, loss, metrics...) from the registry."""
+        return get_task(self.task)
 
     def split_config(self) -> ViTSplitConfig:
         fields = dict(self.split)

@@ -3,24 +3,29 @@
 Only the part (ViT-Split heads + decoder) is handed to ``accelerator.prepare``: DDP / DeepSpeed
 wrap, synchronise and checkpoint the trainable weights alone, while the frozen trunk runs beside
 them without autograd. One CPU, one GPU, several GPUs or nodes and DeepSpeed are all chosen by
-``accelerate launch``; this code does not change.
+``accelerate launch``; this code does not change. What differs between tasks (transforms, batching,
+loss, evaluation) is the task's (``dense.tasks``); the loop names none.
 
 Output folder::
 
     train_config.json            the resolved settings of the run
     metrics.jsonl                one line per logged step and per evaluation
-    checkpoints/iter_NNNNNNN/    a loadable part (dense_task.json + model.safetensors),
-                                 state/ (Accelerate: optimiser, scheduler, RNG) and trainer_state.json
+    checkpoints/checkpoint_N/    Accelerate's state at step N (weights, optimiser, scheduler, RNG;
+                                 named and rotated by its ProjectConfiguration), part/ (a loadable
+                                 part: dense_task.json + model.safetensors) and trainer_state.json
+                                 (written last: the checkpoint is complete)
     final/                       the trained part
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,23 +33,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from llava_vitsplit.checkpoints import TRAINER_STATE, latest_complete_checkpoint
+from llava_vitsplit.checkpoints import TRAINER_STATE, latest_complete_checkpoint, numbered_checkpoints
 from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
-from .backbone import default_backbone_path
 from .datasets import DenseDataset, load_dataset
-from .evaluation import evaluate
+from .distributed_setup import accelerator_options, fill_deepspeed_config
 from .inference import InferenceConfig
-from .losses import depth_loss, segmentation_loss
-from .model import DenseTaskPart, run_parts
+from .model import trunk_options
 from .recipes import SCHEDULES, get_recipe
 from .sampling import epoch_batches
 from .schedules import build_scheduler
 from .task import DenseTaskConfig
-from .transforms import DepthTrainTransform, EvalTransform, SegmentationTrainTransform
+from .tasks import DenseTask, PartRunner, Sharding, canonical_task_name, get_task
 
 logger = logging.getLogger(__name__)
 METRICS_LOG = "metrics.jsonl"
+CHECKPOINT_PATTERN = r"checkpoint_(\d+)"  # Accelerate's automatic checkpoint naming
+PART_FOLDER = "part"
 SPLIT_OVERRIDES = ("num_task_layers", "num_prior_layers", "prior_start_layer", "selection")
 DATASET_OPTIONS = ("num_classes", "reduce_zero_label", "depth_scale", "max_depth")
 
@@ -71,6 +76,13 @@ class DenseTrainConfig:
     max_grad_norm: float | None = None
     grad_accum: int = 1
     backbone_path: Path | None = None
+    """The backbone folder; required unless ``train`` is given a loaded backbone (the CLI fills in the
+    quick-start DINOv2-S for ``dinov2-s`` presets)."""
+    task: str | None = None
+    """A registered dense task; ``None``: the preset's."""
+    position_interpolation: str | None = None
+    """DINOv2 position-embedding resize of the trunk: ``None`` (transformers') or ``"dinov2"`` (the
+    original DINOv2's, as the authors' backbone; ``split.backbones.dinov2``)."""
     eval_interval: int = 4000
     save_interval: int = 4000
     log_interval: int = 10
@@ -84,8 +96,13 @@ class DenseTrainConfig:
     resume: str | None = None
     mixed_precision: str | None = None
     """``no``, ``bf16`` or ``fp16``; ``None``: Accelerate's setting (``accelerate launch --mixed_precision``)."""
+    layer_decay: float | None = None
+    """Task-head copy j of K_t at ``lr x task_head_lr_mult x layer_decay^(K_t - j)`` (detection's recipe);
+    ``None``: one rate for the whole task head."""
     split_overrides: dict = field(default_factory=dict)
     dataset_options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)
+    """Task-specific part settings (``DenseTaskConfig.options``; the task validates them)."""
 
     def __post_init__(self) -> None:
         self.data_root, self.output_dir = Path(self.data_root), Path(self.output_dir)
@@ -93,7 +110,10 @@ class DenseTrainConfig:
         for name in ("iters", "batch_size", "grad_accum", "eval_interval", "save_interval", "log_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"DenseTrainConfig.{name} = {getattr(self, name)} must be >= 1")
-        for name in ("keep_checkpoints", "num_workers", "warmup_iters"):
+        self.task = canonical_task_name(self.task or get_preset(self.preset).task)
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"DenseTrainConfig.keep_checkpoints = {self.keep_checkpoints} must be >= 1")
+        for name in ("num_workers", "warmup_iters"):
             if getattr(self, name) < 0:
                 raise ValueError(f"DenseTrainConfig.{name} = {getattr(self, name)} must be >= 0")
         if self.warmup_iters > self.iters:
@@ -110,6 +130,8 @@ class DenseTrainConfig:
             raise ValueError(
                 f"DenseTrainConfig.mixed_precision = {self.mixed_precision!r}: choose no, bf16 or fp16"
             )
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ValueError(f"DenseTrainConfig.layer_decay = {self.layer_decay} must be in (0, 1] (or None)")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(
                 f"DenseTrainConfig.max_grad_norm = {self.max_grad_norm} must be > 0 (or None: no clipping)"
@@ -136,6 +158,7 @@ class DenseTrainConfig:
             weight_decay=recipe.weight_decay,
             task_head_lr_mult=recipe.task_head_lr_mult,
             schedule=recipe.schedule,
+            layer_decay=recipe.layer_decay,
             warmup_iters=recipe.warmup_iters,
             warmup_ratio=recipe.warmup_ratio,
             max_grad_norm=recipe.max_grad_norm,
@@ -166,76 +189,73 @@ class TrainResult:
     """``{"iter": N, "metrics": {...}}`` for every evaluation of this run (resumed ones included)."""
 
 
-def _train_transform(config: DenseTrainConfig, task: str, labels):
-    if task == "segmentation":
-        return SegmentationTrainTransform(
-            config.crop_size,
-            scale=config.train_scale,
-            ignore_index=labels.ignore_index,
-            photometric=config.photometric,
-        )
-    return DepthTrainTransform(config.crop_size, train_crop=labels.train_crop)
-
-
-def _load_datasets(config: DenseTrainConfig) -> tuple[DenseDataset, DenseDataset | None]:
+def _load_datasets(config: DenseTrainConfig, task: DenseTask) -> tuple[DenseDataset, DenseDataset | None]:
     train_set = load_dataset(
         config.dataset, config.data_root, config.train_split, seed=config.seed, **config.dataset_options
     )
-    task = get_preset(config.preset).task
-    if train_set.task != task:
+    try:
+        task.check_dataset(train_set)
+    except ValueError as error:
         raise ValueError(
-            f"preset {config.preset} trains {task}, but {config.dataset} data under {config.data_root} is {train_set.task}"
-        )
-    train_set.transform = _train_transform(config, task, train_set.labels)
+            f"preset {config.preset} trains {task.name}, but {config.dataset} data under {config.data_root} "
+            f"does not fit: {error}"
+        ) from error
+    train_set.transform = task.train_transform(config, train_set.labels)
     val_set = None
     if config.val_split is not None:
         val_set = load_dataset(
             config.dataset,
             config.data_root,
             config.val_split,
-            transform=EvalTransform(),
+            transform=task.eval_transform(),
             **config.dataset_options,
         )
     return train_set, val_set
 
 
 def _task_config(config: DenseTrainConfig, trunk: FrozenTrunk, dataset: DenseDataset) -> DenseTaskConfig:
-    preset = get_preset(config.preset)
     adapter = trunk.adapter
-    split = preset.split_config(
+    split = get_preset(config.preset).split_config(
         num_layers=adapter.num_layers, hidden_size=adapter.hidden_size, **config.split_overrides
     )
-    labels = dataset.labels
-    task_fields = (
-        dict(class_names=labels.class_names, ignore_index=labels.ignore_index)
-        if dataset.task == "segmentation"
-        else dict(min_depth=labels.min_depth, max_depth=labels.max_depth)
-    )
+    task = get_task(config.task)
+    fields = task.part_fields(dataset.labels)
+    options = {**fields.pop("options", {}), **task.part_options(config)}
     return DenseTaskConfig.from_split_config(
-        dataset.task,
+        config.task,
         split,
         inference=config.inference,
         preset=config.preset,
         dataset=config.dataset,
         backbone=str(config.backbone_path) if config.backbone_path else None,
-        **task_fields,
+        position_interpolation=config.position_interpolation,
+        options=options,
+        **fields,
     )
 
 
-def parameter_groups(part: DenseTaskPart, config: DenseTrainConfig) -> list[dict]:
-    """Task head at ``lr x task_head_lr_mult``; no weight decay on biases and norm weights (1-D)."""
-    task_head = {id(p) for p in part.task_head_parameters()}
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+def task_head_scales(part: nn.Module, config: DenseTrainConfig) -> dict[int, float]:
+    """``{id(parameter): lr multiplier}`` over the task head: ``task_head_lr_mult``, times
+    ``layer_decay^(K_t - j)`` for copy j of K_t when layer-wise decay is on (the last copy at 1)."""
+    blocks = list(part.vitsplit.task_head)
+    decay = config.layer_decay or 1.0
+    return {
+        id(param): config.task_head_lr_mult * decay ** (len(blocks) - 1 - index)
+        for index, block in enumerate(blocks)
+        for param in block.parameters()
+    }
+
+
+def parameter_groups(part: nn.Module, config: DenseTrainConfig) -> list[dict]:
+    """Task head at its scaled rate (``task_head_scales``); no weight decay on biases and norm weights (1-D)."""
+    scales = task_head_scales(part, config)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for param in part.parameters():
         if param.requires_grad:
-            groups.setdefault((id(param) in task_head, param.ndim > 1), []).append(param)
+            groups.setdefault((scales.get(id(param), 1.0), param.ndim > 1), []).append(param)
     return [
-        {
-            "params": params,
-            "lr": config.learning_rate * (config.task_head_lr_mult if in_task_head else 1.0),
-            "weight_decay": config.weight_decay if decays else 0.0,
-        }
-        for (in_task_head, decays), params in sorted(groups.items())
+        {"params": params, "lr": config.learning_rate * scale, "weight_decay": config.weight_decay if decays else 0.0}
+        for (scale, decays), params in sorted(groups.items(), key=lambda item: (item[0][0] != 1.0, item[0]))
     ]
 
 
@@ -246,7 +266,9 @@ def find_checkpoint(output_dir: Path, resume: str) -> Path | None:
         if not (path / TRAINER_STATE).is_file():
             raise FileNotFoundError(f"--resume {path}: not a complete checkpoint (no {TRAINER_STATE})")
         return path
-    return latest_complete_checkpoint(output_dir / "checkpoints", pattern=r"iter_(\d+)", marker=TRAINER_STATE)
+    return latest_complete_checkpoint(
+        output_dir / "checkpoints", pattern=CHECKPOINT_PATTERN, marker=TRAINER_STATE
+    )
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -256,188 +278,274 @@ def _trim_log(path: Path, step: int) -> None:
         path.write_text("".join(line + "\n" for line in lines))
 
 
-def _summary(metrics: dict) -> dict:
-    return {key: value for key, value in metrics.items() if key != "per_class"}
+class DenseTrainer:
+    """One training run: ``setup`` (in the constructor), ``resume``, then ``train`` repeats ``step``
+    and, at their intervals, ``log``, ``evaluate`` and ``save``."""
+
+    def __init__(self, config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> None:
+        self.config = config
+        self.task = get_task(config.task)
+        self.step_count = 0
+        self.evaluations: list[dict] = []
+        self.setup(backbone)
+
+    # ---- setup
+
+    def setup(self, backbone: nn.Module | None) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+
+        config = self.config
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_plugin=GradientAccumulationPlugin(
+                num_steps=config.grad_accum, sync_with_dataloader=False
+            ),
+            project_config=ProjectConfiguration(
+                project_dir=str(config.output_dir),
+                automatic_checkpoint_naming=True,
+                total_limit=config.keep_checkpoints,
+            ),
+            **accelerator_options(),
+        )
+        set_seed(config.seed)
+        self.per_device = self._per_device_batch()
+        trunk = FrozenTrunk(self._backbone(backbone), **trunk_options(config.position_interpolation))
+        trunk.to(self.accelerator.device)
+        self.train_set, self.val_set = _load_datasets(config, self.task)
+        part = self.task.build_part(_task_config(config, trunk, self.train_set), trunk.adapter)
+        self._prepare(part.to(self.accelerator.device), trunk)
+        self.log_path = config.output_dir / METRICS_LOG
+
+    def _per_device_batch(self) -> int:
+        world, accum = self.accelerator.num_processes, self.config.grad_accum
+        per_device, remainder = divmod(self.config.batch_size, world * accum)
+        if remainder or per_device < 1:
+            raise ValueError(
+                f"batch size {self.config.batch_size} must be a multiple of processes x grad_accum = {world} x {accum}"
+            )
+        return per_device
+
+    def _backbone(self, backbone: nn.Module | None) -> nn.Module:
+        if backbone is not None:
+            return backbone
+        if self.config.backbone_path is None:
+            raise ValueError("DenseTrainConfig.backbone_path is not set: give a backbone folder")
+        return load_backbone(self.config.backbone_path)
+
+    def _prepare(self, part: nn.Module, trunk: FrozenTrunk) -> None:
+        """Optimiser and schedule; only the part goes through ``accelerator.prepare``."""
+        config, accelerator = self.config, self.accelerator
+        if accelerator.num_processes > 1 and accelerator.device.type == "cuda":
+            part = nn.SyncBatchNorm.convert_sync_batchnorm(part)
+        needed = part.needed_hidden_states
+        optimizer = torch.optim.AdamW(parameter_groups(part, config), lr=config.learning_rate)
+        self.scheduler = build_scheduler(
+            optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
+        )
+        # Our loop, not the YAML, sets batch, accumulation and clipping.
+        fill_deepspeed_config(
+            accelerator, per_device=self.per_device, grad_accum=config.grad_accum, max_grad_norm=config.max_grad_norm
+        )
+        self.part, self.optimizer = accelerator.prepare(part, optimizer)
+        # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
+        accelerator.register_for_checkpointing(self.scheduler)
+        dtype = next(accelerator.unwrap_model(self.part).parameters()).dtype
+        if dtype != torch.float32:  # DeepSpeed bf16/fp16 casts the part; the trunk must feed it alike
+            trunk.to(dtype)
+        self.runner = PartRunner(trunk.adapter, self.part, needed, dtype)
+
+    # ---- resume
+
+    def resume(self) -> None:
+        """Load the checkpoint ``config.resume`` names (if any) and start the log afresh or from it."""
+        config, accelerator = self.config, self.accelerator
+        checkpoint = find_checkpoint(config.output_dir, config.resume) if config.resume else None
+        if checkpoint is not None:
+            accelerator.load_state(str(checkpoint))
+            self.step_count = json.loads((checkpoint / TRAINER_STATE).read_text())["step"]
+            logger.info("resumed from %s at step %d", checkpoint, self.step_count)
+        if accelerator.is_main_process:
+            config.output_dir.mkdir(parents=True, exist_ok=True)
+            (config.output_dir / "train_config.json").write_text(
+                json.dumps(config.to_dict(), indent=2) + "\n"
+            )
+            self._drop_checkpoints_after(self.step_count)
+            if checkpoint is not None:
+                _trim_log(self.log_path, self.step_count)
+            elif self.log_path.exists():
+                self.log_path.unlink()
+        accelerator.wait_for_everyone()  # the main process has trimmed (or removed) the log first
+        logged = (
+            [json.loads(line) for line in self.log_path.read_text().splitlines()]
+            if self.log_path.is_file()
+            else []
+        )
+        self.evaluations = [{"iter": r["iter"], "metrics": r["eval"]} for r in logged if "eval" in r]
+
+    def _drop_checkpoints_after(self, step: int) -> None:
+        """Checkpoints past the resumed step (unfinished, or of a run being redone) would block their names."""
+        for number, path in numbered_checkpoints(self.config.output_dir / "checkpoints", CHECKPOINT_PATTERN):
+            if number > step:
+                logger.warning("removing %s: this run restarts at step %d", path, step)
+                shutil.rmtree(path)
+
+    # ---- data
+
+    def batches(self) -> Iterator:
+        """Micro-batches from the current optimiser step on, epoch after epoch (``skip_first_batches``
+        fast-forwards a resumed run to where it stopped)."""
+        accelerator, config = self.accelerator, self.config
+        shard = dict(seed=config.seed, rank=accelerator.process_index, world_size=accelerator.num_processes)
+        per_epoch = len(epoch_batches(len(self.train_set), self.per_device, epoch=0, **shard))
+        first_epoch, skip = divmod(self.step_count * config.grad_accum, per_epoch)
+        for epoch in itertools.count(first_epoch):
+            self.train_set.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(
+                self.train_set,
+                batch_sampler=epoch_batches(len(self.train_set), self.per_device, epoch=epoch, **shard),
+                collate_fn=self.task.collate,
+                num_workers=config.num_workers,
+                pin_memory=accelerator.device.type == "cuda",
+            )
+            yield from accelerator.skip_first_batches(loader, skip) if skip else loader
+            skip = 0
+
+    # ---- the loop
+
+    def step(self, stream: Iterator) -> float:
+        """One optimiser step over ``grad_accum`` micro-batches; returns their mean loss."""
+        accelerator, config = self.accelerator, self.config
+        total = 0.0
+        for _ in range(config.grad_accum):
+            batch = next(stream)
+            with accelerator.accumulate(self.part):
+                with accelerator.autocast():
+                    loss = self.task.training_loss(self.runner, batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(self.part.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                self.optimizer.zero_grad()
+            total += loss.detach().float().item() / config.grad_accum
+        self.scheduler.step()
+        self.step_count += 1
+        return total
+
+    def evaluate(self) -> dict:
+        accelerator = self.accelerator
+        self.part.eval()
+        with accelerator.autocast():
+            metrics = self.task.evaluate(
+                self.task.eval_forward(self.runner),
+                self.val_set,
+                self.config.inference,
+                device=accelerator.device,
+                sharding=Sharding(
+                    accelerator.process_index,
+                    accelerator.num_processes,
+                    lambda state: accelerator.reduce(state, "sum"),
+                    accelerator.gather_for_metrics,
+                ),
+                output=self.runner.OUTPUT,
+                max_images=self.config.eval_max_images,
+                show_progress=accelerator.is_local_main_process,
+            )
+        self.part.train()
+        return metrics
+
+    def save(self) -> Path:
+        """A checkpoint at the current step: Accelerate's state (named ``checkpoint_<step>`` and
+        rotated by its ``ProjectConfiguration``), the loadable part, and ``trainer_state.json`` last."""
+        accelerator = self.accelerator
+        accelerator.project_configuration.iteration = self.step_count  # the folder's number is the step
+        folder = Path(accelerator.save_state())
+        self.save_part(folder / PART_FOLDER)
+        if accelerator.is_main_process:
+            (folder / TRAINER_STATE).write_text(json.dumps({"step": self.step_count}) + "\n")
+        accelerator.wait_for_everyone()
+        return folder
+
+    def save_part(self, folder: Path) -> Path:
+        state_dict = self.accelerator.get_state_dict(self.part)
+        if self.accelerator.is_main_process:
+            self.accelerator.unwrap_model(self.part).save_pretrained(folder, state_dict)
+        self.accelerator.wait_for_everyone()
+        return folder
+
+    def log(self, record: dict) -> None:
+        if self.accelerator.is_main_process:
+            with self.log_path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def train(self) -> TrainResult:
+        """Resume if asked, train to ``config.iters``, write ``final/``."""
+        config = self.config
+        self.resume()
+        self.part.train()
+        progress = tqdm(
+            total=config.iters,
+            initial=self.step_count,
+            desc=f"train {config.preset}",
+            disable=not self.accelerator.is_local_main_process,
+        )
+        stream = self.batches()
+        window = _Window()
+        while self.step_count < config.iters:
+            started = time.perf_counter()
+            window.add(self.step(stream), time.perf_counter() - started)
+            progress.update(1)
+            self._after_step(window, progress)
+        progress.close()
+        return TrainResult(self.save_part(config.output_dir / "final"), self.evaluations)
+
+    def _after_step(self, window: _Window, progress: tqdm) -> None:
+        step, config = self.step_count, self.config
+        last = step == config.iters
+        if step % config.log_interval == 0 or last:
+            self._log_window(window, progress)
+        if self.val_set is not None and (step % config.eval_interval == 0 or last):
+            metrics = self.evaluate()
+            self.evaluations.append({"iter": step, "metrics": metrics})
+            self.log({"iter": step, "eval": metrics})
+            if self.accelerator.is_local_main_process:
+                summary = self.task.summary(metrics)
+                progress.write(f"iter {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()))
+        if step % config.save_interval == 0 or last:
+            self.save()
+
+    def _log_window(self, window: _Window, progress: tqdm) -> None:
+        device = self.accelerator.device
+        mean_loss = self.accelerator.reduce(torch.tensor(window.mean_loss, device=device), "mean").item()
+        lr = self.optimizer.param_groups[0]["lr"]  # the base rate (group 0 is at scale 1)
+        self.log({"iter": self.step_count, "loss": mean_loss, "lr": lr, "sec_per_iter": window.mean_seconds})
+        progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
+        window.reset()
+
+
+@dataclass
+class _Window:
+    """Losses and timings since the last log line."""
+
+    loss: float = 0.0
+    seconds: float = 0.0
+    steps: int = 0
+
+    def add(self, loss: float, seconds: float) -> None:
+        self.loss, self.seconds, self.steps = self.loss + loss, self.seconds + seconds, self.steps + 1
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss / self.steps
+
+    @property
+    def mean_seconds(self) -> float:
+        return self.seconds / self.steps
+
+    def reset(self) -> None:
+        self.loss, self.seconds, self.steps = 0.0, 0.0, 0
 
 
 def train(config: DenseTrainConfig, *, backbone: nn.Module | None = None) -> TrainResult:
-    """Train the preset's task part; ``backbone`` (a loaded model) overrides ``config.backbone_path``."""
-    from accelerate import Accelerator
-    from accelerate.utils import GradientAccumulationPlugin, set_seed
-
-    accelerator = Accelerator(
-        mixed_precision=config.mixed_precision,
-        gradient_accumulation_plugin=GradientAccumulationPlugin(
-            num_steps=config.grad_accum, sync_with_dataloader=False
-        ),
-    )
-    set_seed(config.seed)
-    device, world, rank = accelerator.device, accelerator.num_processes, accelerator.process_index
-    per_device, remainder = divmod(config.batch_size, world * config.grad_accum)
-    if remainder or per_device < 1:
-        raise ValueError(
-            f"batch size {config.batch_size} must be a multiple of processes x grad_accum = {world} x {config.grad_accum}"
-        )
-
-    if backbone is None:
-        if config.backbone_path is None:
-            config.backbone_path = default_backbone_path(config.preset)
-        backbone = load_backbone(config.backbone_path)
-    trunk = FrozenTrunk(backbone).to(device)
-    adapter = trunk.adapter
-    train_set, val_set = _load_datasets(config)
-    task_config = _task_config(config, trunk, train_set)
-    part = DenseTaskPart(task_config, adapter).to(device)
-    if world > 1 and device.type == "cuda":
-        part = nn.SyncBatchNorm.convert_sync_batchnorm(part)
-    needed = part.needed_hidden_states
-    optimizer = torch.optim.AdamW(parameter_groups(part, config), lr=config.learning_rate)
-    scheduler = build_scheduler(
-        optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
-    )
-    if accelerator.state.deepspeed_plugin is not None:  # our loop, not the YAML, sets batch and accumulation
-        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = per_device
-        accelerator.state.deepspeed_plugin.deepspeed_config["gradient_accumulation_steps"] = config.grad_accum
-    part, optimizer = accelerator.prepare(part, optimizer)
-    # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
-    accelerator.register_for_checkpointing(scheduler)
-    part_dtype = next(accelerator.unwrap_model(part).parameters()).dtype
-    if part_dtype != torch.float32:  # DeepSpeed bf16/fp16 casts the part; the trunk must feed it alike
-        trunk.to(part_dtype)
-
-    output_dir = config.output_dir
-    log_path = output_dir / METRICS_LOG
-    step = 0
-    checkpoint = find_checkpoint(output_dir, config.resume) if config.resume else None
-    if checkpoint is not None:
-        accelerator.load_state(str(checkpoint / "state"))
-        step = json.loads((checkpoint / TRAINER_STATE).read_text())["step"]
-        logger.info("resumed from %s at step %d", checkpoint, step)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "train_config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        if checkpoint is not None:
-            _trim_log(log_path, step)
-        elif log_path.exists():
-            log_path.unlink()
-
-    def log(record: dict) -> None:
-        if accelerator.is_main_process:
-            with log_path.open("a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-    def forward(pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
-        return run_parts(adapter, {"task": part}, pixel_values.to(part_dtype), needed)
-
-    def run_evaluation() -> dict:
-        part.eval()
-        with accelerator.autocast():
-            metrics = evaluate(
-                forward,
-                val_set,
-                config.inference,
-                device=device,
-                process_index=rank,
-                num_processes=world,
-                reduce=lambda state: accelerator.reduce(state, "sum"),
-                max_images=config.eval_max_images,
-                show_progress=accelerator.is_local_main_process,
-            )
-        part.train()
-        return metrics
-
-    def save_checkpoint() -> None:
-        folder = output_dir / "checkpoints" / f"iter_{step:07d}"
-        accelerator.save_state(str(folder / "state"))
-        state_dict = accelerator.get_state_dict(part)
-        if accelerator.is_main_process:
-            accelerator.unwrap_model(part).save_pretrained(folder, state_dict)
-            (folder / TRAINER_STATE).write_text(json.dumps({"step": step}) + "\n")  # written last: complete
-            finished = sorted(p for p in folder.parent.glob("iter_*") if (p / TRAINER_STATE).is_file())
-            for stale in finished[: max(len(finished) - config.keep_checkpoints, 0)]:
-                shutil.rmtree(stale)
-        accelerator.wait_for_everyone()
-
-    def batches(start_step: int):
-        """Micro-batches from optimiser step ``start_step`` on, epoch after epoch."""
-        per_epoch = len(
-            epoch_batches(len(train_set), per_device, seed=config.seed, epoch=0, rank=rank, world_size=world)
-        )
-        epoch, skip = divmod(start_step * config.grad_accum, per_epoch)
-        while True:
-            train_set.set_epoch(epoch)
-            order = epoch_batches(
-                len(train_set), per_device, seed=config.seed, epoch=epoch, rank=rank, world_size=world
-            )
-            loader = torch.utils.data.DataLoader(
-                train_set,
-                batch_sampler=order[skip:],
-                num_workers=config.num_workers,
-                pin_memory=device.type == "cuda",
-            )
-            yield from loader
-            epoch, skip = epoch + 1, 0
-
-    loss_fn = (
-        (lambda out, labels: segmentation_loss(out, labels, task_config.ignore_index))
-        if task_config.task == "segmentation"
-        else (lambda out, labels: depth_loss(out, labels, task_config.min_depth, task_config.max_depth))
-    )
-    accelerator.wait_for_everyone()  # the main process has trimmed (or removed) the log first
-    logged = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.is_file() else []
-    evaluations = [{"iter": r["iter"], "metrics": r["eval"]} for r in logged if "eval" in r]
-    part.train()
-    progress = tqdm(
-        total=config.iters,
-        initial=step,
-        desc=f"train {config.preset}",
-        disable=not accelerator.is_local_main_process,
-    )
-    stream = batches(step)
-    window_loss, window_steps, window_seconds = 0.0, 0, 0.0
-    while step < config.iters:
-        started = time.perf_counter()
-        for _ in range(config.grad_accum):
-            batch = next(stream)
-            pixel_values = batch["pixel_values"].to(device, non_blocking=True)
-            labels = batch["labels"].to(device, non_blocking=True)
-            with accelerator.accumulate(part):
-                with accelerator.autocast():
-                    loss = loss_fn(forward(pixel_values)["task"], labels)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.max_grad_norm is not None:
-                    accelerator.clip_grad_norm_(part.parameters(), config.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            window_loss += loss.detach().float().item() / config.grad_accum
-        scheduler.step()
-        step += 1
-        window_steps += 1
-        window_seconds += time.perf_counter() - started
-        progress.update(1)
-        if step % config.log_interval == 0 or step == config.iters:
-            mean_loss = accelerator.reduce(
-                torch.tensor(window_loss / window_steps, device=device), "mean"
-            ).item()
-            lr = optimizer.param_groups[0]["lr"]  # the base rate (group 0 is outside the task head)
-            log({"iter": step, "loss": mean_loss, "lr": lr, "sec_per_iter": window_seconds / window_steps})
-            progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
-            window_loss, window_steps, window_seconds = 0.0, 0, 0.0
-        if val_set is not None and (step % config.eval_interval == 0 or step == config.iters):
-            metrics = run_evaluation()
-            evaluations.append({"iter": step, "metrics": metrics})
-            log({"iter": step, "eval": metrics})
-            if accelerator.is_local_main_process:
-                progress.write(
-                    f"iter {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in _summary(metrics).items())
-                )
-        if step % config.save_interval == 0 or step == config.iters:
-            save_checkpoint()
-    progress.close()
-
-    final_dir = output_dir / "final"
-    state_dict = accelerator.get_state_dict(part)
-    if accelerator.is_main_process:
-        accelerator.unwrap_model(part).save_pretrained(final_dir, state_dict)
-    accelerator.wait_for_everyone()
-    return TrainResult(final_dir, evaluations)
+    """Train the config's task part; ``backbone`` (a loaded model) overrides ``config.backbone_path``."""
+    return DenseTrainer(config, backbone=backbone).train()

@@ -1,8 +1,9 @@
 """Named ViT-Split settings: every row of the paper's Table 10, plus the authors' released LLaVA recipe.
 
-A preset names a backbone size (``BACKBONES``), an input resolution, the split hyper-parameters and
-the downstream head it was published with. The head is only a tag here: ``split`` knows nothing of
-segmentation or LLaVA; the packages that build heads read it.
+A preset names its task (the one name the dense task registry and configs use), a backbone size
+(``BACKBONES``), an input resolution and the split hyper-parameters. A dense task implies its head;
+``head`` tags only heads the task does not name (Mask R-CNN, LLaVA's projector): ``split`` knows
+nothing of segmentation or LLaVA; the packages that build heads read the task and the tag.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ViTSplitPreset:
     num_prior_layers: int  # K_p
     prior_start_layer: int  # b
     source: str  # where the numbers come from: a table of the paper, or the authors' release
-    head: str | None = None  # "linear-seg", "depth", "mask-rcnn", "llm-linear", or None
+    head: str | None = None  # a head the task does not imply: "mask-rcnn", "llm-linear", or None
     num_classes: int | None = None
     patch_size: int | None = None  # None: the backbone's own (detection resamples 14 -> 16)
     split_fields: dict = field(default_factory=dict)  # other ViTSplitConfig fields
@@ -58,13 +59,11 @@ class ViTSplitPreset:
 
 
 def _segmentation(name: str, dataset: str, num_classes: int, **fields) -> ViTSplitPreset:
-    return ViTSplitPreset(
-        name=name, task="segmentation", dataset=dataset, head="linear-seg", num_classes=num_classes, **fields
-    )
+    return ViTSplitPreset(name=name, task="segmentation", dataset=dataset, num_classes=num_classes, **fields)
 
 
 def _depth(name: str, **fields) -> ViTSplitPreset:
-    return ViTSplitPreset(name=name, task="depth", dataset="NYU-V2", image_size=(416, 544), head="depth", **fields)
+    return ViTSplitPreset(name=name, task="depth", dataset="NYU-V2", image_size=(416, 544), **fields)
 
 
 def _detection(name: str, **fields) -> ViTSplitPreset:
@@ -78,34 +77,133 @@ def _detection(name: str, **fields) -> ViTSplitPreset:
 TABLE_10 = "paper Table 10"
 _CLIP_L = BACKBONES["clip-l-336"]
 _PRESETS = [
-    _segmentation("ade20k-s", "ADE20K", 150, backbone="dinov2-s", image_size=(512, 512),
-                  num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
-    _segmentation("ade20k-b", "ADE20K", 150, backbone="dinov2-b", image_size=(512, 512),
-                  num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
-    _segmentation("ade20k-l", "ADE20K", 150, backbone="dinov2-l", image_size=(512, 512),
-                  num_task_layers=4, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
-    _segmentation("ade20k-l-896", "ADE20K", 150, backbone="dinov2-l", image_size=(896, 896),
-                  num_task_layers=4, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
-    _segmentation("ade20k-g-896", "ADE20K", 150, backbone="dinov2-g", image_size=(896, 896),
-                  num_task_layers=8, num_prior_layers=14, prior_start_layer=26, source=TABLE_10),
-    _segmentation("cityscapes-l", "Cityscapes", 19, backbone="dinov2-l", image_size=(896, 896),
-                  num_task_layers=10, num_prior_layers=8, prior_start_layer=2, source=TABLE_10),
-    _segmentation("pascal-context-l", "Pascal Context", 59, backbone="dinov2-l", image_size=(480, 480),
-                  num_task_layers=6, num_prior_layers=10, prior_start_layer=2, source=TABLE_10),
-    _depth("nyu-s", backbone="dinov2-s", num_task_layers=3, num_prior_layers=4, prior_start_layer=2, source=TABLE_10),
+    _segmentation(
+        "ade20k-s",
+        "ADE20K",
+        150,
+        backbone="dinov2-s",
+        image_size=(512, 512),
+        num_task_layers=3,
+        num_prior_layers=4,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "ade20k-b",
+        "ADE20K",
+        150,
+        backbone="dinov2-b",
+        image_size=(512, 512),
+        num_task_layers=3,
+        num_prior_layers=4,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "ade20k-l",
+        "ADE20K",
+        150,
+        backbone="dinov2-l",
+        image_size=(512, 512),
+        num_task_layers=4,
+        num_prior_layers=8,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "ade20k-l-896",
+        "ADE20K",
+        150,
+        backbone="dinov2-l",
+        image_size=(896, 896),
+        num_task_layers=4,
+        num_prior_layers=8,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "ade20k-g-896",
+        "ADE20K",
+        150,
+        backbone="dinov2-g",
+        image_size=(896, 896),
+        num_task_layers=8,
+        num_prior_layers=14,
+        prior_start_layer=26,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "cityscapes-l",
+        "Cityscapes",
+        19,
+        backbone="dinov2-l",
+        image_size=(896, 896),
+        num_task_layers=10,
+        num_prior_layers=8,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _segmentation(
+        "pascal-context-l",
+        "Pascal Context",
+        59,
+        backbone="dinov2-l",
+        image_size=(480, 480),
+        num_task_layers=6,
+        num_prior_layers=10,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
     _depth(
-        "nyu-b", backbone="dinov2-b", num_task_layers=3, num_prior_layers=4, prior_start_layer=2,
+        "nyu-s",
+        backbone="dinov2-s",
+        num_task_layers=3,
+        num_prior_layers=4,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _depth(
+        "nyu-b",
+        backbone="dinov2-b",
+        num_task_layers=3,
+        num_prior_layers=4,
+        prior_start_layer=2,
         source="paper Table 11 (the published model's trainable parameters); Table 10 differs in K_t",
         note="Table 10 lists K_t=4, but Table 11's 37.0M trainable parameters is K_t=3 (K_t=4 gives 44.1M); "
         "we follow the published model",
     ),
-    _depth("nyu-l", backbone="dinov2-l", num_task_layers=3, num_prior_layers=4, prior_start_layer=6, source=TABLE_10),
-    _detection("coco-s", backbone="dinov2-s", num_task_layers=11, num_prior_layers=4, prior_start_layer=2,
-               source=TABLE_10),
-    _detection("coco-b", backbone="dinov2-b", num_task_layers=11, num_prior_layers=6, prior_start_layer=2,
-               source=TABLE_10),
-    _detection("coco-l", backbone="dinov2-l", num_task_layers=23, num_prior_layers=8, prior_start_layer=6,
-               source=TABLE_10),
+    _depth(
+        "nyu-l",
+        backbone="dinov2-l",
+        num_task_layers=3,
+        num_prior_layers=4,
+        prior_start_layer=6,
+        source=TABLE_10,
+    ),
+    _detection(
+        "coco-s",
+        backbone="dinov2-s",
+        num_task_layers=11,
+        num_prior_layers=4,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _detection(
+        "coco-b",
+        backbone="dinov2-b",
+        num_task_layers=11,
+        num_prior_layers=6,
+        prior_start_layer=2,
+        source=TABLE_10,
+    ),
+    _detection(
+        "coco-l",
+        backbone="dinov2-l",
+        num_task_layers=23,
+        num_prior_layers=8,
+        prior_start_layer=6,
+        source=TABLE_10,
+    ),
     ViTSplitPreset(
         name="llava",
         task="vqa",

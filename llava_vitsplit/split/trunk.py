@@ -36,10 +36,11 @@ def frozen_hidden_states(
 class FrozenTrunk(nn.Module):
     """Owns a backbone, keeps it frozen and in eval mode, and returns the requested hidden states."""
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, **adapter_options) -> None:
         super().__init__()
         self.backbone = backbone
-        self.adapter: BackboneAdapter = adapt_backbone(backbone)
+        self.adapter: BackboneAdapter = adapt_backbone(backbone, **adapter_options)
+        self.native_patch_size = self.adapter.patch_size  # before any part re-patches it (detection: 16)
         self.backbone.requires_grad_(False)
         self.backbone.eval()
 

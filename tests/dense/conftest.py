@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from transformers import Dinov2Config, Dinov2Model
 
+from llava_vitsplit.dense.trainer import DenseTrainConfig
 from llava_vitsplit.split import config_for_backbone
 
 # Width 64: the dense heads' GroupNorm needs D and D/2 divisible by 32.
@@ -21,6 +22,24 @@ TINY_DINOV2 = dict(
     image_size=32,
 )
 TINY_SPLIT = dict(num_task_layers=1, num_prior_layers=2, prior_start_layer=1)
+
+
+def tiny_config(preset, data_root, output_dir, **overrides) -> DenseTrainConfig:
+    """A few CPU steps on a tiny backbone: the recipe of ``preset`` at crop 32, batch 4."""
+    fields = dict(
+        dataset="folder",
+        crop_size=(32, 32),
+        iters=4,
+        batch_size=4,
+        learning_rate=1e-3,
+        num_workers=0,
+        log_interval=1,
+        eval_interval=100,
+        save_interval=2,
+        keep_checkpoints=5,
+        split_overrides=TINY_SPLIT,
+    )
+    return DenseTrainConfig.from_preset(preset, data_root, output_dir, **(fields | overrides))
 
 
 def tiny_dinov2() -> Dinov2Model:

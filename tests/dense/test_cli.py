@@ -71,7 +71,7 @@ def test_eval_prints_the_class_table_and_writes_json(trained, capsys):
 
 
 def test_eval_of_a_depth_checkpoint_reports_depth_metrics(trained, capsys):
-    argv = ["dense", "eval", "--checkpoint", str(trained / "depth_run" / "checkpoints" / "iter_0000002")]
+    argv = ["dense", "eval", "--checkpoint", str(trained / "depth_run" / "checkpoints" / "checkpoint_2" / "part")]
     assert main([*argv, "--data-root", str(trained / "depth_data"), "--mode", "slide", "--window", "24"]) == 0
     assert "abs_rel" in capsys.readouterr().out
 
@@ -100,10 +100,10 @@ def test_predict_runs_both_tasks_and_lays_them_beside_the_input(trained, capsys)
         "--checkpoint",
         f"depth={trained / 'depth_run' / 'final'}",
     ]
-    assert main([*argv, "--tasks", "seg,depth"]) == 0
-    assert "seg, depth from one trunk pass" in capsys.readouterr().out
+    assert main([*argv, "--tasks", "segmentation,depth"]) == 0
+    assert "segmentation, depth from one trunk pass" in capsys.readouterr().out
     assert Image.open(out).size[0] >= 3 * 60  # input | seg | depth
-    seg = np.asarray(Image.open(raw / "photo_seg.png"))
+    seg = np.asarray(Image.open(raw / "photo_segmentation.png"))
     depth = np.asarray(Image.open(raw / "photo_depth.png"))
     assert seg.shape == depth.shape == (45, 60) and seg.max() <= 1 and depth.min() >= 1  # >= min depth (1 mm)
 

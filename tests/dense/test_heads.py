@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from llava_vitsplit.dense.heads import DepthHead, SegmentationHead, build_decoder
+from llava_vitsplit.dense.heads import DepthHead, SegmentationHead
+from llava_vitsplit.dense.task import DenseTaskConfig
+from llava_vitsplit.split import ViTSplitConfig
 
 
 def test_segmentation_head_upsamples_the_grid_four_times():
@@ -22,6 +24,11 @@ def test_depth_head_narrows_to_half_width_then_64_channels():
     assert channels == [64, 64]
 
 
+_SPLIT = ViTSplitConfig(
+    num_layers=4, hidden_size=64, num_task_layers=1, num_prior_layers=2, prior_start_layer=1
+)
+
+
 @pytest.mark.parametrize(
     "build, message",
     [
@@ -29,8 +36,8 @@ def test_depth_head_narrows_to_half_width_then_64_channels():
         (lambda: SegmentationHead(64, 0), "num_classes"),
         (lambda: DepthHead(32), "in_channels / 2"),
         (lambda: DepthHead(64, min_depth=-1), "min_depth"),
-        (lambda: build_decoder("segmentation", 64), "num_classes"),
-        (lambda: build_decoder("detection", 64), "no dense head"),
+        (lambda: DenseTaskConfig.from_split_config("segmentation", _SPLIT), "class_names"),
+        (lambda: DenseTaskConfig.from_split_config("no-such-task", _SPLIT), "unknown dense task"),
     ],
 )
 def test_bad_head_settings_are_named(build, message):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from llava_vitsplit.commands.params import count_trainable_parameters
-from llava_vitsplit.dense.model import DenseTaskPart
+from llava_vitsplit.dense.part import DenseTaskPart
 from llava_vitsplit.dense.task import DenseTaskConfig
 from llava_vitsplit.split import adapt_backbone, build_backbone, get_preset
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from llava_vitsplit.dense.model import DenseModel, DenseTaskPart
+from llava_vitsplit.dense.model import DenseModel
+from llava_vitsplit.dense.part import DenseTaskPart
 from llava_vitsplit.dense.recipes import get_recipe
 from llava_vitsplit.dense.sampling import epoch_batches
 from llava_vitsplit.dense.schedules import build_scheduler, one_cycle_factor, poly_factor
@@ -15,29 +16,12 @@ from llava_vitsplit.dense.task import DenseTaskConfig
 from llava_vitsplit.dense.trainer import DenseTrainConfig, parameter_groups, train
 
 from .conftest import (
-    TINY_SPLIT,
+    tiny_config,
     tiny_dinov2,
     tiny_split_config,
     write_depth_folder,
     write_segmentation_folder,
 )
-
-
-def tiny_config(preset, data_root, output_dir, **overrides):
-    fields = dict(
-        dataset="folder",
-        crop_size=(32, 32),
-        iters=4,
-        batch_size=4,
-        learning_rate=1e-3,
-        num_workers=0,
-        log_interval=1,
-        eval_interval=100,
-        save_interval=2,
-        keep_checkpoints=5,
-        split_overrides=TINY_SPLIT,
-    )
-    return DenseTrainConfig.from_preset(preset, data_root, output_dir, **(fields | overrides))
 
 
 def test_segmentation_run_logs_evaluates_and_saves_a_loadable_part(tmp_path):
@@ -49,17 +33,17 @@ def test_segmentation_run_logs_evaluates_and_saves_a_loadable_part(tmp_path):
     assert [e["iter"] for e in result.evaluations] == [2, 4]
     assert 0 <= result.evaluations[-1]["metrics"]["mIoU"] <= 100
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
-        "iter_0000002",
-        "iter_0000004",
+        "checkpoint_2",
+        "checkpoint_4",
     ]
-    model = DenseModel.from_pretrained({"seg": result.final_dir}, backbone)
-    config = model.parts["seg"].config
+    model = DenseModel.from_pretrained({"segmentation": result.final_dir}, backbone)
+    config = model.parts["segmentation"].config
     assert config.class_names == ("dark", "bright") and config.preset == "ade20k-s"
     assert config.inference.mode == "slide" and config.inference.crop_size == (
         32,
         32,
     )  # recipe scaled to the crop
-    assert model(torch.randn(1, 3, 40, 48))["seg"].shape == (1, 2, 40, 48)
+    assert model(torch.randn(1, 3, 40, 48))["segmentation"].shape == (1, 2, 40, 48)
 
 
 def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path):
@@ -68,7 +52,7 @@ def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path):
     straight = train(tiny_config("nyu-s", data, tmp_path / "straight", val_split=None), backbone=backbone)
     interrupted = tmp_path / "interrupted"
     shutil.copytree(tmp_path / "straight", interrupted)
-    shutil.rmtree(interrupted / "checkpoints" / "iter_0000004")
+    shutil.rmtree(interrupted / "checkpoints" / "checkpoint_4")
     shutil.rmtree(interrupted / "final")
 
     def logged(run):  # everything but the timings
@@ -87,6 +71,28 @@ def test_resuming_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path):
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
     assert logged(interrupted) == log  # the same losses again, and no line twice
+
+
+def test_a_checkpoint_cut_off_while_saving_is_passed_over_and_rotation_keeps_the_newest(tmp_path):
+    data = write_depth_folder(tmp_path / "data")
+    backbone = tiny_dinov2()
+    rotated = tmp_path / "rotated"
+    straight = train(
+        tiny_config("nyu-s", data, rotated, val_split=None, keep_checkpoints=1), backbone=backbone
+    )
+    assert sorted(p.name for p in (rotated / "checkpoints").iterdir()) == [
+        "checkpoint_4"
+    ]  # Accelerate rotated
+    expected = load_file(straight.final_dir / "model.safetensors")
+    run = tmp_path / "run"
+    train(tiny_config("nyu-s", data, run, val_split=None), backbone=backbone)
+    (run / "checkpoints" / "checkpoint_4" / "trainer_state.json").unlink()  # killed before its marker
+    shutil.rmtree(run / "final")
+    resumed = train(tiny_config("nyu-s", data, run, val_split=None, resume="auto"), backbone=backbone)
+    got = load_file(resumed.final_dir / "model.safetensors")
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=1e-6, msg=key)
+    assert (run / "checkpoints" / "checkpoint_4" / "trainer_state.json").is_file()
 
 
 def test_resume_without_a_checkpoint_starts_fresh_and_a_bad_folder_is_named(tmp_path):
@@ -191,4 +197,4 @@ def test_train_config_is_validated_and_short_runs_shorten_warmup():
     with pytest.raises(ValueError, match="unknown override"):
         DenseTrainConfig.from_preset("ade20k-s", "d", "o", split_overrides={"depth": 3})
     with pytest.raises(ValueError, match="no dense training recipe"):
-        DenseTrainConfig.from_preset("coco-s", "d", "o")
+        DenseTrainConfig.from_preset("llava", "d", "o")

@@ -13,23 +13,25 @@ Nested sub-folders are allowed; a label has the image's relative path with a ``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .base import DenseRecord, paired_records
 from .labels import DepthLabels, SegmentationLabels
 
 SPLITS = {"train": "train", "val": "val", "test": "test"}
-LABEL_FOLDERS = {"masks": "segmentation", "depth": "depth"}
 
 
-def detect_task(root: Path) -> str:
+def detect_label_folder(root: Path) -> str:
+    """The one label folder beside ``images/``: it says which task the dataset serves."""
     present = [name for name in LABEL_FOLDERS if (root / name).is_dir()]
     if len(present) != 1:
+        choices = " or ".join(f"{name}/ ({labels.task})" for name, labels in LABEL_FOLDERS.items())
         raise FileNotFoundError(
-            f"folder dataset {root}: expected exactly one of masks/ (segmentation) or depth/ (depth) "
-            f"beside images/, found {present or 'neither'}"
+            f"folder dataset {root}: expected exactly one of {choices} beside images/, found {present or 'neither'}"
         )
-    return LABEL_FOLDERS[present[0]]
+    return present[0]
 
 
 def read_class_names(root: Path, num_classes: int | None) -> tuple[str, ...]:
@@ -56,8 +58,8 @@ def records(
     min_depth: float = 1e-3,
     max_depth: float = 10.0,
 ) -> tuple[list[DenseRecord], SegmentationLabels | DepthLabels]:
-    task = detect_task(root)
-    label_root = root / ("masks" if task == "segmentation" else "depth") / SPLITS[split]
+    label_folder = detect_label_folder(root)
+    label_root = root / label_folder / SPLITS[split]
     image_root = root / "images" / SPLITS[split]
     found = paired_records(
         image_root,
@@ -65,7 +67,32 @@ def records(
         lambda image: label_root / image.relative_to(image_root).with_suffix(".png"),
         f"folder dataset {root} ({split})",
     )
-    if task == "segmentation":
-        names = read_class_names(root, num_classes)
-        return found, SegmentationLabels(names, reduce_zero_label=reduce_zero_label)
-    return found, DepthLabels(depth_scale=depth_scale, min_depth=min_depth, max_depth=max_depth)
+    options = dict(
+        num_classes=num_classes,
+        reduce_zero_label=reduce_zero_label,
+        depth_scale=depth_scale,
+        min_depth=min_depth,
+        max_depth=max_depth,
+    )
+    return found, LABEL_FOLDERS[label_folder].build(root, **options)
+
+
+def _mask_labels(root: Path, *, num_classes, reduce_zero_label, **_) -> SegmentationLabels:
+    return SegmentationLabels(read_class_names(root, num_classes), reduce_zero_label=reduce_zero_label)
+
+
+def _depth_labels(root: Path, *, depth_scale, min_depth, max_depth, **_) -> DepthLabels:
+    return DepthLabels(depth_scale=depth_scale, min_depth=min_depth, max_depth=max_depth)
+
+
+@dataclass(frozen=True)
+class LabelFolder:
+    task: str
+    build: Callable[..., SegmentationLabels | DepthLabels]
+    """``(root, **options) -> labels``: the label conventions of the folder's files."""
+
+
+LABEL_FOLDERS = {
+    "masks": LabelFolder("segmentation", _mask_labels),
+    "depth": LabelFolder("depth", _depth_labels),
+}

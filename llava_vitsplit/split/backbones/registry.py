@@ -113,11 +113,15 @@ def adapter_family(family: str) -> type[BackboneAdapter]:
     return ADAPTER_FAMILIES[family]
 
 
-def adapt_backbone(model: nn.Module) -> BackboneAdapter:
-    """Wrap a transformers vision model in the adapter for its family."""
+def adapt_backbone(model: nn.Module, **options) -> BackboneAdapter:
+    """Wrap a transformers vision model in the adapter for its family (``options``: the adapter's own
+    settings, e.g. DINOv2's ``position_interpolation``)."""
     for model_type, adapter in _ADAPTERS.items():
         if isinstance(model, model_type):
-            return adapter(model)
+            try:
+                return adapter(model, **options)
+            except TypeError as error:
+                raise ValueError(f"the {adapter.__name__} takes no option(s) {sorted(options)}") from error
     supported = ", ".join(t.__name__ for t in _ADAPTERS)
     raise TypeError(f"no ViT-Split adapter for {type(model).__name__}; supported: {supported}")
 

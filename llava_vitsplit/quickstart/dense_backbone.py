@@ -1,10 +1,12 @@
-"""Which backbone folder a dense run uses when none is given."""
+"""Which backbone folder the `dense` commands use when none is given (the quick start's DINOv2-S)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from llava_vitsplit.split import get_preset
+
+from .weights import ensure_dinov2_small
 
 
 def default_backbone_path(preset_name: str) -> Path:
@@ -16,6 +18,4 @@ def default_backbone_path(preset_name: str) -> Path:
             f"preset {preset_name} uses backbone {preset.backbone}, which is not available offline: "
             "pass --backbone-path DIR (a local transformers folder, e.g. facebook/dinov2-base saved with save_pretrained)"
         )
-    from llava_vitsplit.quickstart.weights import ensure_dinov2_small
-
     return ensure_dinov2_small()

@@ -3,7 +3,7 @@
 import numpy as np
 
 from llava_vitsplit.dense.datasets import load_dataset
-from llava_vitsplit.dense.samples import CROP_SIDE, _Photo, _to_millimetres, write_photo_samples
+from llava_vitsplit.quickstart.dense_photos import CROP_SIDE, _Photo, _to_millimetres, write_photo_samples
 
 
 def test_training_crops_and_held_out_tiles_do_not_overlap(tmp_path):
