@@ -22,6 +22,9 @@ if [[ -n "${DEMO_DATA:-}${DEMO_CHECKPOINTS:-}" ]]; then
 fi
 QUICKSTART_DATA="${QUICKSTART_DATA:-${DEMO_DATA:-playground/data/scenes}}"
 QUICKSTART_CHECKPOINTS="${QUICKSTART_CHECKPOINTS:-${DEMO_CHECKPOINTS:-playground/checkpoints}}"
+# The frozen tower's hidden states per image, shared by both stages (docs/training.md, "Faster
+# training"): the features are bitwise those the tower computes, so the learned result is unchanged.
+QUICKSTART_FEATURE_CACHE="${QUICKSTART_FEATURE_CACHE:-$QUICKSTART_CHECKPOINTS/vision-features}"
 
 if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=quickstart; fi
 

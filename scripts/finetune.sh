@@ -47,6 +47,7 @@ if [[ "$RECIPE" == quickstart ]]; then
         --group_by_modality_length True \
         --output_dir "${OUTPUT_DIR:-$(quickstart_dir finetune)}" \
         --use_cpu True \
+        --vision_feature_cache "$QUICKSTART_FEATURE_CACHE" \
         --bf16 True \
         --num_train_epochs 3 \
         --per_device_train_batch_size 4 \

@@ -48,6 +48,7 @@ if [[ "$RECIPE" == quickstart ]]; then
         --group_by_modality_length True \
         --output_dir "${OUTPUT_DIR:-$(quickstart_dir finetune-lora)}" \
         --use_cpu True \
+        --vision_feature_cache "$QUICKSTART_FEATURE_CACHE" \
         --bf16 True \
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \

@@ -38,6 +38,7 @@ if [[ "$RECIPE" == quickstart ]]; then
         --tune_mm_mlp_adapter True \
         --output_dir "${OUTPUT_DIR:-$(quickstart_dir pretrain)}" \
         --use_cpu True \
+        --vision_feature_cache "$QUICKSTART_FEATURE_CACHE" \
         --bf16 True \
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \

@@ -80,6 +80,8 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         self.vision_adapter = adapt_backbone(self.vision_tower)
         self.multi_modal_projector = build_projector(config, self.vision_adapter)
         self.language_model = AutoModel.from_config(config.text_config)
+        # `--vision_feature_cache`: a `VisionFeatureCache` (not a module, not saved) or None.
+        self.vision_feature_cache = None
         self.post_init()
 
     def train(self, mode: bool = True):
@@ -109,18 +111,23 @@ class LlavaViTSplitModel(LlavaViTSplitPreTrainedModel, LlavaModel):
         # Dispatch on the config, not the module class: PEFT may wrap the projector (modules_to_save).
         if self.config.projector_type == "vitsplit":
             needed = self.config.split_config.needed_hidden_states
-            states = frozen_hidden_states(adapter, pixel_values, needed)
+            states = self._frozen_states(pixel_values, needed)
             features = self.multi_modal_projector(states, adapter.grid_size(*pixel_values.shape[-2:]))
         else:
             layer = self.config.vision_feature_layer if vision_feature_layer is None else vision_feature_layer
             strategy = vision_feature_select_strategy or self.config.vision_feature_select_strategy
             indices = self._hidden_state_indices(layer)
-            states = frozen_hidden_states(adapter, pixel_values, indices)
+            states = self._frozen_states(pixel_values, indices)
             # "default" drops CLS (and registers), as LLaVA's "patch" features; "full" keeps them.
             skip = adapter.num_prefix_tokens if strategy == "default" else 0
             selected = torch.cat([states[i][:, skip:] for i in indices], dim=-1)
             features = self.multi_modal_projector(selected)
         return BaseModelOutputWithPooling(pooler_output=list(features))
+
+    def _frozen_states(self, pixel_values: torch.Tensor, indices) -> dict[int, torch.Tensor]:
+        if self.vision_feature_cache is None:
+            return frozen_hidden_states(self.vision_adapter, pixel_values, indices)
+        return self.vision_feature_cache.hidden_states(self.vision_adapter, pixel_values, indices)
 
     def _hidden_state_indices(self, layer: int | list[int]) -> list[int]:
         num_states = self.config.vision_config.num_hidden_layers + 1
