@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "llava_vitsplit.commands.convert",
     "llava_vitsplit.commands.dense",
     "llava_vitsplit.commands.merge_lora",
+    "llava_vitsplit.commands.export_zero",
     "llava_vitsplit.commands.heldout_check",
     "llava_vitsplit.commands.train",
 )

@@ -22,6 +22,9 @@ if [[ -n "${DEMO_DATA:-}${DEMO_CHECKPOINTS:-}" ]]; then
 fi
 QUICKSTART_DATA="${QUICKSTART_DATA:-${DEMO_DATA:-playground/data/scenes}}"
 QUICKSTART_CHECKPOINTS="${QUICKSTART_CHECKPOINTS:-${DEMO_CHECKPOINTS:-playground/checkpoints}}"
+# The frozen tower's hidden states per image, shared by both stages (docs/training.md, "Faster
+# training"): the features are bitwise those the tower computes, so the learned result is unchanged.
+QUICKSTART_FEATURE_CACHE="${QUICKSTART_FEATURE_CACHE:-$QUICKSTART_CHECKPOINTS/vision-features}"
 
 if [[ -n "${MODEL_PATH:-}" ]]; then RECIPE=gpu; else RECIPE=quickstart; fi
 
@@ -48,14 +51,64 @@ quickstart_scenes() {
     "$PYTHON" -m llava_vitsplit make-scenes --out "$QUICKSTART_DATA" --quiet >&2
 }
 
-# Gradient accumulation that keeps per-device batch x accumulation x GPUs = the global batch.
-accumulation_steps() {
-    local global=$1 per_device=$2 gpus=$3
-    if (( global % (per_device * gpus) != 0 )); then
-        echo "global batch $global is not a multiple of per-device batch $per_device x $gpus GPUs" >&2
+# Sets GPUS (per node), NODES, PER_DEVICE and ACCUM so that per-device batch x accumulation x GPUs x
+# nodes = the recipe's global batch ($1). The recipe's per-device batch ($2, or PER_DEVICE_BATCH) is
+# lowered when GPUs x nodes alone would exceed the global batch.
+plan_gpu_batch() {
+    local global=$1
+    GPUS=$(gpu_count)
+    NODES=$(node_count)
+    local world=$(( GPUS * NODES ))
+    PER_DEVICE=${PER_DEVICE_BATCH:-$2}
+    if [[ -z "${PER_DEVICE_BATCH:-}" ]] && (( PER_DEVICE * world > global )); then PER_DEVICE=$(( global / world )); fi
+    if (( PER_DEVICE < 1 || global % (PER_DEVICE * world) != 0 )); then
+        echo "global batch $global is not a multiple of per-device batch $PER_DEVICE x $GPUS GPUs x $NODES node(s)" >&2
         exit 2
     fi
-    echo $(( global / (per_device * gpus) ))
+    ACCUM=$(( global / (PER_DEVICE * world) ))
+    echo "global batch $global = $PER_DEVICE per device x $ACCUM accumulation x $GPUS GPUs x $NODES node(s)" >&2
+}
+
+node_count() {
+    local nodes=${NUM_NODES:-1} hosts
+    if ! [[ "$nodes" =~ ^[1-9][0-9]*$ ]]; then
+        echo "NUM_NODES must be a positive integer, not '$nodes'" >&2
+        exit 2
+    fi
+    if [[ -z "${HOSTFILE:-}" ]]; then
+        if (( nodes > 1 )); then
+            echo "NUM_NODES=$nodes needs HOSTFILE (DeepSpeed's hostfile: one 'hostname slots=GPUS' line per node)" >&2
+            exit 2
+        fi
+    elif [[ ! -f "$HOSTFILE" ]]; then
+        echo "HOSTFILE $HOSTFILE is not a file" >&2
+        exit 2
+    else
+        hosts=$(grep -cE '^[[:space:]]*[^#[:space:]]+[[:space:]]+slots=[0-9]+' "$HOSTFILE" || true)
+        if (( hosts < nodes )); then
+            echo "HOSTFILE $HOSTFILE lists $hosts host(s) as 'hostname slots=N' lines; NUM_NODES is $nodes" >&2
+            exit 2
+        fi
+    fi
+    echo "$nodes"
+}
+
+# Runs (or with DRY_RUN=1 prints) the `deepspeed` launcher for GPUS x NODES (set by plan_gpu_batch).
+launch_deepspeed() {
+    local command=(deepspeed --num_gpus "$GPUS")
+    if [[ -n "${HOSTFILE:-}" ]]; then command+=(--hostfile "$HOSTFILE" --num_nodes "$NODES"); fi
+    if [[ "${NO_SSH:-0}" == 1 ]]; then
+        command+=(--no_ssh --node_rank "${NODE_RANK:?NO_SSH=1 needs NODE_RANK, the index of this node (0 on the master)}")
+    fi
+    if [[ -n "${MASTER_ADDR:-}" ]]; then command+=(--master_addr "$MASTER_ADDR"); fi
+    if [[ -n "${MASTER_PORT:-}" ]]; then command+=(--master_port "$MASTER_PORT"); fi
+    command+=("$@")
+    if [[ "${DRY_RUN:-0}" == 1 ]]; then
+        printf '%q ' "${command[@]}"
+        echo
+        exit 0
+    fi
+    exec "${command[@]}"
 }
 
 gpu_count() {

@@ -13,7 +13,13 @@
 #   DATA_PATH        llava_v1_5_mix665k.json
 #   IMAGE_FOLDER     its image root (coco, gqa, ocr_vqa, textvqa, vg)
 #   PRETRAIN_DIR     stage-1 output, default checkpoints/llava-v1.5-7b-vitsplit-pretrain
-#   NUM_GPUS         GPUs to use (default: all); the global batch stays 128
+#   NUM_GPUS         GPUs per node (default: all on this node); the global batch stays 128
+#   NUM_NODES        nodes (default 1); more need HOSTFILE (see docs/training.md, "Running at scale")
+#   HOSTFILE         DeepSpeed hostfile, one "hostname slots=GPUS" line per node
+#   NO_SSH, NODE_RANK  NO_SSH=1: run this script on every node with its NODE_RANK (no pdsh/ssh)
+#   MASTER_ADDR, MASTER_PORT  node 0's address and port (DeepSpeed's defaults: first host, 29500)
+#   PER_DEVICE_BATCH per-device batch (default 16, lowered when GPUs x nodes exceed the global batch)
+#   DRY_RUN=1        print the launch command instead of running it
 #   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit
 #   PROJECTOR, VITSPLIT_PRESET  as for stage 1 (must match it)
 #   DEEPSPEED_CONFIG default scripts/zero3.json (scripts/zero3_offload.json for less GPU memory)
@@ -42,6 +48,7 @@ if [[ "$RECIPE" == quickstart ]]; then
         --group_by_modality_length True \
         --output_dir "${OUTPUT_DIR:-$(quickstart_dir finetune-lora)}" \
         --use_cpu True \
+        --vision_feature_cache "$QUICKSTART_FEATURE_CACHE" \
         --bf16 True \
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \
@@ -64,10 +71,8 @@ fi
 
 require_env VISION_TOWER DATA_PATH IMAGE_FOLDER
 PRETRAIN_DIR="${PRETRAIN_DIR:-checkpoints/llava-v1.5-7b-vitsplit-pretrain}"
-GPUS=$(gpu_count)
-PER_DEVICE=16
-ACCUM=$(accumulation_steps 128 $PER_DEVICE "$GPUS")
-exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
+plan_gpu_batch 128 16
+launch_deepspeed --module llava_vitsplit.train \
     --deepspeed "${DEEPSPEED_CONFIG:-scripts/zero3.json}" \
     --model_name_or_path "$MODEL_PATH" \
     --version v1 \

@@ -10,7 +10,13 @@
 #   VISION_TOWER     tower folder, e.g. clip-vit-large-patch14-336
 #   DATA_PATH        LLaVA-Pretrain/blip_laion_cc_sbu_558k.json
 #   IMAGE_FOLDER     LLaVA-Pretrain/images
-#   NUM_GPUS         GPUs to use (default: all); the global batch stays 256
+#   NUM_GPUS         GPUs per node (default: all on this node); the global batch stays 256
+#   NUM_NODES        nodes (default 1); more need HOSTFILE (see docs/training.md, "Running at scale")
+#   HOSTFILE         DeepSpeed hostfile, one "hostname slots=GPUS" line per node
+#   NO_SSH, NODE_RANK  NO_SSH=1: run this script on every node with its NODE_RANK (no pdsh/ssh)
+#   MASTER_ADDR, MASTER_PORT  node 0's address and port (DeepSpeed's defaults: first host, 29500)
+#   PER_DEVICE_BATCH per-device batch (default 32, lowered when GPUs x nodes exceed the global batch)
+#   DRY_RUN=1        print the launch command instead of running it
 #   OUTPUT_DIR       default checkpoints/llava-v1.5-7b-vitsplit-pretrain
 #   PROJECTOR        vitsplit (default), mlp2x_gelu (LLaVA's) or linear
 #   VITSPLIT_PRESET  default llava-official (the authors' released projector); llava = paper variant
@@ -32,6 +38,7 @@ if [[ "$RECIPE" == quickstart ]]; then
         --tune_mm_mlp_adapter True \
         --output_dir "${OUTPUT_DIR:-$(quickstart_dir pretrain)}" \
         --use_cpu True \
+        --vision_feature_cache "$QUICKSTART_FEATURE_CACHE" \
         --bf16 True \
         --num_train_epochs 1 \
         --per_device_train_batch_size 4 \
@@ -52,10 +59,8 @@ if [[ "$RECIPE" == quickstart ]]; then
 fi
 
 require_env VISION_TOWER DATA_PATH IMAGE_FOLDER
-GPUS=$(gpu_count)
-PER_DEVICE=32
-ACCUM=$(accumulation_steps 256 $PER_DEVICE "$GPUS")
-exec deepspeed --num_gpus "$GPUS" --module llava_vitsplit.train \
+plan_gpu_batch 256 32
+launch_deepspeed --module llava_vitsplit.train \
     --deepspeed scripts/zero2.json \
     --model_name_or_path "$MODEL_PATH" \
     --version plain \

@@ -99,11 +99,17 @@ def _register_train(actions) -> None:
     run.add_argument("--lr", type=float, dest="learning_rate")
     run.add_argument("--weight-decay", type=float)
     run.add_argument("--task-head-lr-mult", type=float)
-    run.add_argument("--schedule", choices=["poly", "one-cycle"])
+    run.add_argument("--schedule", choices=["poly", "one-cycle", "step"])
+    run.add_argument("--layer-decay", type=float, help="layer-wise lr decay over the task head's copies (detection)")
+    run.add_argument(
+        "--task-option", action="append", default=[], metavar="KEY=JSON",
+        help="a task-specific part setting, repeatable; detection: proposals=[500,300], rois_per_image=128, "
+        "detections_per_image=50, neck_norm=\"group\"",
+    )  # fmt: skip
     run.add_argument("--warmup-iters", type=int)
     run.add_argument("--max-grad-norm", type=float, help="clip gradients to this norm (default: no clipping)")
     run.add_argument(
-        "--crop-size", type=int, nargs="+", metavar="PX", help="training crop H [W]; scales follow it"
+        "--crop-size", type=int, nargs="+", metavar="PX", help="training crop H [W]; scales follow it (detection: Mask R-CNN resize SHORT LONG)"
     )
     run.add_argument("--no-photometric", action="store_true", help="no photometric distortion (segmentation)")
     run.add_argument("--eval-interval", type=int)
@@ -141,6 +147,19 @@ def _register_train(actions) -> None:
     parser.set_defaults(func=run_train)
 
 
+def _task_options(values: list[str]) -> dict:
+    options = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--task-option {value!r}: expected KEY=VALUE (VALUE in JSON, e.g. proposals=[500,300])")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text  # a bare word: a string
+    return options
+
+
 def run_train(args: argparse.Namespace) -> int:
     from llava_vitsplit.dense.trainer import DenseTrainConfig, train
     from llava_vitsplit.quickstart.dense_backbone import default_backbone_path
@@ -157,7 +176,7 @@ def run_train(args: argparse.Namespace) -> int:
         name: getattr(args, name)
         for name in (
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
-            "weight_decay", "task_head_lr_mult", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
+            "weight_decay", "task_head_lr_mult", "layer_decay", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
             "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
             "position_interpolation",
         )
@@ -172,6 +191,7 @@ def run_train(args: argparse.Namespace) -> int:
         photometric=not args.no_photometric,
         split_overrides=split_overrides,
         dataset_options={k: v for k, v in dataset_options.items() if v is not None},
+        task_options=_task_options(args.task_option),
         **overrides,
     )
     if config.backbone_path is None:
@@ -239,7 +259,7 @@ def run_eval(args: argparse.Namespace) -> int:
     inference = _inference_from_args(config.inference, args)
     with torch.inference_mode(), accelerator.autocast():
         metrics = evaluate(
-            model,
+            task.eval_forward(model.runner("task")),
             dataset,
             inference,
             device=accelerator.device,
@@ -306,12 +326,30 @@ def _parse_checkpoints(values: list[str]) -> dict[str, Path]:
     return parts
 
 
+def _with_detection(model, tasks: list[str], instance_tasks: list[str], image, device) -> dict:
+    """One detection part and any per-pixel parts from one trunk pass on detection's input."""
+    import torch
+
+    from llava_vitsplit.dense.detection import detect_with_dense_parts
+
+    if len(instance_tasks) != 1:
+        raise ValueError(f"one detection part per run, got {instance_tasks}")
+    (name,) = instance_tasks
+    others = {t: model.parts[t] for t in tasks if t != name}
+    tensor = torch.tensor(image).permute(2, 0, 1).float().div(255).to(device)
+    detections, dense = detect_with_dense_parts(
+        model.parts[name], model.adapter, others, [tensor], model.trunk.native_patch_size
+    )
+    return {name: detections, **dense}
+
+
 def run_predict(args: argparse.Namespace) -> int:
     import torch
 
     from llava_vitsplit.dense.datasets import read_image
     from llava_vitsplit.dense.inference import predict
     from llava_vitsplit.dense.model import DenseModel
+    from llava_vitsplit.dense.tasks import PixelTask
     from llava_vitsplit.dense.transforms import normalize
     from llava_vitsplit.dense.visualize import side_by_side
 
@@ -327,9 +365,13 @@ def run_predict(args: argparse.Namespace) -> int:
     # One inference setting for all tasks (they share each trunk pass): the first part's, plus overrides.
     inference = _inference_from_args(model.parts[tasks[0]].config.inference, args)
     image = read_image(args.image)
-    pixel_values = normalize(image).unsqueeze(0).to(device)
+    instance_tasks = [t for t in tasks if not isinstance(model.parts[t].config.dense_task, PixelTask)]
     with torch.inference_mode():
-        outputs = predict(model, pixel_values, inference, model.activations(tasks))
+        if instance_tasks:  # detection: its own resize; the other parts share its trunk pass or are refused
+            outputs = _with_detection(model, tasks, instance_tasks, image, device)
+        else:
+            pixel_values = normalize(image).unsqueeze(0).to(device)
+            outputs = predict(model, pixel_values, inference, model.activations(tasks))
     panels = [("input", image)]
     for task in tasks:
         config = model.parts[task].config
@@ -353,7 +395,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _register_sample(actions) -> None:
     parser = actions.add_parser(
-        "sample", help="write the small real-photo sample datasets (segmentation, depth)"
+        "sample", help="write the small real-photo sample datasets (segmentation, depth, detection)"
     )
     parser.add_argument("--out", type=Path, help="default: the cache folder (LLAVA_VITSPLIT_CACHE)")
     parser.set_defaults(func=run_sample)
@@ -361,7 +403,9 @@ def _register_sample(actions) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     from llava_vitsplit.quickstart.dense_photos import build_sample_datasets
+    from llava_vitsplit.quickstart.detection_photos import build_detection_sample
 
     folders = build_sample_datasets(args.out)
-    print(f"segmentation sample: {folders.segmentation}\ndepth sample: {folders.depth}")
+    detection = build_detection_sample(args.out / "detection" if args.out else None)
+    print(f"segmentation sample: {folders.segmentation}\ndepth sample: {folders.depth}\ndetection sample: {detection}")
     return 0

@@ -14,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def count_trainable_parameters(preset_name: str) -> dict[str, int]:
-    """``{"task_head", "prior_head", "fusion", ["head"], "total"}`` for a preset, built on the meta device."""
+    """``{"task_head", "prior_head", "fusion", [head parts], "total"}`` for a preset, built on the meta device
+    (detection: ``neck``, ``fpn`` and ``head`` = RPN + RoI box and mask heads)."""
+    from torch import nn
+
     from llava_vitsplit.split import ViTSplitHeads, adapt_backbone, build_backbone, get_preset
 
     preset = get_preset(preset_name)
@@ -22,8 +25,9 @@ def count_trainable_parameters(preset_name: str) -> dict[str, int]:
     config = preset.split_config()
     counts = ViTSplitHeads(config, adapt_backbone(backbone)).parameter_counts()
     head = _build_head(preset, config.resolved_fusion_width)
-    if head is not None:
-        counts["head"] = sum(p.numel() for p in head.parameters())
+    pieces = head.items() if isinstance(head, nn.ModuleDict) else [("head", head)] if head is not None else []
+    for name, piece in pieces:  # detection: neck, FPN, and head = RPN + RoI heads (Table 12's part)
+        counts[name] = sum(p.numel() for p in piece.parameters())
     counts["total"] = sum(counts.values())
     return counts
 
@@ -41,7 +45,7 @@ def _build_head(preset, width: int):
             from llava_vitsplit.split.presets import LLAVA_LLM_WIDTH
 
             return nn.Linear(width, LLAVA_LLM_WIDTH)
-    return None  # no registered task builds this preset's head (detection: not yet); it is not counted
+    return None  # no registered task builds this preset's head; it is not counted
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from llava_vitsplit.split import BackboneAdapter, FrozenTrunk, frozen_hidden_states, load_backbone
 
 from .task import DenseTaskConfig
+from .tasks import PartRunner
 
 
 def pad_to_patch_multiple(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -109,6 +110,11 @@ class DenseModel(nn.Module):
         """``{task: output}`` at the input's size: segmentation logits ``(B, C, H, W)``, depth ``(B, 1, H, W)``."""
         parts = self._select(tasks)
         return run_parts(self.adapter, parts, pixel_values, self.needed_hidden_states(parts))
+
+    def runner(self, name: str) -> PartRunner:
+        """The trunk beside one part, as training and ``DenseTask.evaluate`` use it."""
+        part = self._select([name])[name]
+        return PartRunner(self.adapter, part, part.needed_hidden_states, next(part.parameters()).dtype)
 
     def activations(self, tasks: Iterable[str] | None = None) -> dict[str, str]:
         """How ``inference.predict`` combines each task's outputs."""

@@ -50,26 +50,35 @@ class DenseTaskPart(nn.Module):
     def save_pretrained(
         self, folder: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None
     ) -> Path:
-        """Write ``dense_task.json`` and ``model.safetensors`` (the part only, never the backbone)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.config.save(folder)
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in (state_dict or self.state_dict()).items()}
-        save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "task": self.config.task})
-        return folder
+        return save_part(self, folder, state_dict)
 
     def load_weights(self, folder: str | Path) -> None:
-        path = Path(folder) / WEIGHTS_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE}")
-        state = read_safetensors(path)  # a truncated file is named as such
-        expected = self.state_dict()
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"{path}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
-        for key, tensor in state.items():
-            if tensor.shape != expected[key].shape:
-                raise ValueError(
-                    f"{path}: tensor {key} has shape {tuple(tensor.shape)}, the part expects {tuple(expected[key].shape)}"
-                )
-        self.load_state_dict(state)
+        load_part_weights(self, folder)
+
+
+def save_part(part: nn.Module, folder: str | Path, state_dict: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write ``dense_task.json`` (``part.config``) and ``model.safetensors`` (the part only, never the backbone)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    part.config.save(folder)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in (state_dict or part.state_dict()).items()}
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "task": part.config.task})
+    return folder
+
+
+def load_part_weights(part: nn.Module, folder: str | Path) -> None:
+    """Load ``model.safetensors`` into ``part``; missing, unexpected or mis-shaped tensors are named."""
+    path = Path(folder) / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE}")
+    state = read_safetensors(path)  # a truncated file is named as such
+    expected = part.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise ValueError(
+                f"{path}: tensor {key} has shape {tuple(tensor.shape)}, the part expects {tuple(expected[key].shape)}"
+            )
+    part.load_state_dict(state)

@@ -13,7 +13,7 @@ from llava_vitsplit.split import get_preset
 
 from .inference import InferenceConfig
 
-SCHEDULES = ("poly", "one-cycle")
+SCHEDULES = ("poly", "one-cycle", "step")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class DenseRecipe:
     batch_size: int = 16
     """Global batch: per-device batch x processes x gradient accumulation."""
     task_head_lr_mult: float = 0.1
+    layer_decay: float | None = None
+    """Layer-wise lr decay over the task head's copies (detection); ``None``: one rate."""
     warmup_iters: int = 0
     warmup_ratio: float = 1e-6
     max_grad_norm: float | None = None
@@ -98,6 +100,31 @@ def _depth(preset):
     )
 
 
+COCO_TRAIN_IMAGES = 118_287  # train2017
+COCO_EPOCH = -(-COCO_TRAIN_IMAGES // 16)  # optimiser steps per epoch at batch 16
+
+
+def _detection(preset, layer_decay):
+    return DenseRecipe(
+        preset,
+        "coco",
+        (800, 1333),
+        1e-4,
+        12 * COCO_EPOCH,
+        "step",
+        InferenceConfig(mode="whole"),
+        weight_decay=0.05,
+        task_head_lr_mult=1.0,
+        layer_decay=layer_decay,
+        warmup_iters=500,
+        warmup_ratio=1e-3,
+        eval_interval=COCO_EPOCH,
+        note="MMDet 1x: 12 epochs, lr x0.1 after epochs 8 and 11, 500 warm-up steps; crop_size is Mask R-CNN's "
+        "resize (shorter side 800, longer at most 1333), random flips; the authors add DETR-style multi-scale "
+        "crops to 1024 px (Table 10's resolution)",
+    )
+
+
 _RECIPES = [
     _segmentation("ade20k-s", "ade20k", 512, (2048, 512), 2e-4, 40_000, 4000),
     _segmentation("ade20k-b", "ade20k", 512, (2048, 512), 2e-4, 40_000, 4000),
@@ -109,6 +136,9 @@ _RECIPES = [
     _depth("nyu-s"),
     _depth("nyu-b"),
     _depth("nyu-l"),
+    _detection("coco-s", 0.76),
+    _detection("coco-b", 0.7),
+    _detection("coco-l", 0.6),
 ]
 RECIPES: dict[str, DenseRecipe] = {recipe.preset: recipe for recipe in _RECIPES}
 

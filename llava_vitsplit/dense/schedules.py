@@ -1,4 +1,4 @@
-"""Learning-rate schedules by optimiser step: linear warm-up + poly decay, or one-cycle.
+"""Learning-rate schedules by optimiser step: linear warm-up + poly decay, one-cycle, or steps (1x).
 
 Both return a ``LambdaLR`` multiplying each parameter group's own base rate, so the task head keeps
 its 0.1x ratio throughout, and the scheduler state is a plain step count (resumable).
@@ -34,6 +34,17 @@ def one_cycle_factor(
     return end + (begin - end) * (1 + math.cos(math.pi * progress)) / 2
 
 
+def step_factor(
+    step: int, total: int, warmup: int, warmup_ratio: float, milestones: tuple[float, ...] = (8 / 12, 11 / 12)
+) -> float:
+    """MMDet's step schedule: x0.1 at each milestone (a fraction of ``total``; the 1x schedule's epochs 8
+    and 11 of 12 by default), after a linear ramp from ``warmup_ratio`` over ``warmup`` steps."""
+    factor = 0.1 ** sum(step >= round(m * total) for m in milestones)
+    if step < warmup:
+        factor *= warmup_ratio + (1 - warmup_ratio) * step / warmup
+    return factor
+
+
 def build_scheduler(
     optimizer: Optimizer, schedule: str, total: int, warmup: int = 0, warmup_ratio: float = 1e-6
 ) -> LambdaLR:
@@ -45,4 +56,6 @@ def build_scheduler(
         return LambdaLR(optimizer, lambda step: poly_factor(step, total, warmup, warmup_ratio))
     if schedule == "one-cycle":
         return LambdaLR(optimizer, lambda step: one_cycle_factor(step, total))
-    raise ValueError(f"unknown schedule {schedule!r}; choose 'poly' or 'one-cycle'")
+    if schedule == "step":
+        return LambdaLR(optimizer, lambda step: step_factor(step, total, warmup, warmup_ratio))
+    raise ValueError(f"unknown schedule {schedule!r}; choose 'poly', 'one-cycle' or 'step'")

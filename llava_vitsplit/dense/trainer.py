@@ -42,6 +42,7 @@ from llava_vitsplit.checkpoints import (
 from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .datasets import DenseDataset, load_dataset
+from .distributed_setup import accelerator_options, fill_deepspeed_config
 from .inference import InferenceConfig
 from .model import trunk_options
 from .recipes import SCHEDULES, get_recipe
@@ -100,8 +101,13 @@ class DenseTrainConfig:
     resume: str | None = None
     mixed_precision: str | None = None
     """``no``, ``bf16`` or ``fp16``; ``None``: Accelerate's setting (``accelerate launch --mixed_precision``)."""
+    layer_decay: float | None = None
+    """Task-head copy j of K_t at ``lr x task_head_lr_mult x layer_decay^(K_t - j)`` (detection's recipe);
+    ``None``: one rate for the whole task head."""
     split_overrides: dict = field(default_factory=dict)
     dataset_options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)
+    """Task-specific part settings (``DenseTaskConfig.options``; the task validates them)."""
 
     def __post_init__(self) -> None:
         self.data_root, self.output_dir = Path(self.data_root), Path(self.output_dir)
@@ -129,6 +135,8 @@ class DenseTrainConfig:
             raise ValueError(
                 f"DenseTrainConfig.mixed_precision = {self.mixed_precision!r}: choose no, bf16 or fp16"
             )
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ValueError(f"DenseTrainConfig.layer_decay = {self.layer_decay} must be in (0, 1] (or None)")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ValueError(
                 f"DenseTrainConfig.max_grad_norm = {self.max_grad_norm} must be > 0 (or None: no clipping)"
@@ -155,6 +163,7 @@ class DenseTrainConfig:
             weight_decay=recipe.weight_decay,
             task_head_lr_mult=recipe.task_head_lr_mult,
             schedule=recipe.schedule,
+            layer_decay=recipe.layer_decay,
             warmup_iters=recipe.warmup_iters,
             warmup_ratio=recipe.warmup_ratio,
             max_grad_norm=recipe.max_grad_norm,
@@ -214,6 +223,9 @@ def _task_config(config: DenseTrainConfig, trunk: FrozenTrunk, dataset: DenseDat
     split = get_preset(config.preset).split_config(
         num_layers=adapter.num_layers, hidden_size=adapter.hidden_size, **config.split_overrides
     )
+    task = get_task(config.task)
+    fields = task.part_fields(dataset.labels)
+    options = {**fields.pop("options", {}), **task.part_options(config)}
     return DenseTaskConfig.from_split_config(
         config.task,
         split,
@@ -222,24 +234,33 @@ def _task_config(config: DenseTrainConfig, trunk: FrozenTrunk, dataset: DenseDat
         dataset=config.dataset,
         backbone=str(config.backbone_path) if config.backbone_path else None,
         position_interpolation=config.position_interpolation,
-        **get_task(config.task).part_fields(dataset.labels),
+        options=options,
+        **fields,
     )
 
 
+def task_head_scales(part: nn.Module, config: DenseTrainConfig) -> dict[int, float]:
+    """``{id(parameter): lr multiplier}`` over the task head: ``task_head_lr_mult``, times
+    ``layer_decay^(K_t - j)`` for copy j of K_t when layer-wise decay is on (the last copy at 1)."""
+    blocks = list(part.vitsplit.task_head)
+    decay = config.layer_decay or 1.0
+    return {
+        id(param): config.task_head_lr_mult * decay ** (len(blocks) - 1 - index)
+        for index, block in enumerate(blocks)
+        for param in block.parameters()
+    }
+
+
 def parameter_groups(part: nn.Module, config: DenseTrainConfig) -> list[dict]:
-    """Task head at ``lr x task_head_lr_mult``; no weight decay on biases and norm weights (1-D)."""
-    task_head = {id(p) for p in part.task_head_parameters()}
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    """Task head at its scaled rate (``task_head_scales``); no weight decay on biases and norm weights (1-D)."""
+    scales = task_head_scales(part, config)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for param in part.parameters():
         if param.requires_grad:
-            groups.setdefault((id(param) in task_head, param.ndim > 1), []).append(param)
+            groups.setdefault((scales.get(id(param), 1.0), param.ndim > 1), []).append(param)
     return [
-        {
-            "params": params,
-            "lr": config.learning_rate * (config.task_head_lr_mult if in_task_head else 1.0),
-            "weight_decay": config.weight_decay if decays else 0.0,
-        }
-        for (in_task_head, decays), params in sorted(groups.items())
+        {"params": params, "lr": config.learning_rate * scale, "weight_decay": config.weight_decay if decays else 0.0}
+        for (scale, decays), params in sorted(groups.items(), key=lambda item: (item[0][0] != 1.0, item[0]))
     ]
 
 
@@ -285,6 +306,7 @@ class DenseTrainer:
             gradient_accumulation_plugin=GradientAccumulationPlugin(
                 num_steps=config.grad_accum, sync_with_dataloader=False
             ),
+            **accelerator_options(),
         )
         set_seed(config.seed)
         self.per_device = self._per_device_batch()
@@ -321,10 +343,10 @@ class DenseTrainer:
         self.scheduler = build_scheduler(
             optimizer, config.schedule, config.iters, config.warmup_iters, config.warmup_ratio
         )
-        deepspeed = accelerator.state.deepspeed_plugin
-        if deepspeed is not None:  # our loop, not the YAML, sets batch and accumulation
-            deepspeed.deepspeed_config["train_micro_batch_size_per_gpu"] = self.per_device
-            deepspeed.deepspeed_config["gradient_accumulation_steps"] = config.grad_accum
+        # Our loop, not the YAML, sets batch, accumulation and clipping.
+        fill_deepspeed_config(
+            accelerator, per_device=self.per_device, grad_accum=config.grad_accum, max_grad_norm=config.max_grad_norm
+        )
         self.part, self.optimizer = accelerator.prepare(part, optimizer)
         # The scheduler counts optimiser steps itself (not prepared: Accelerate would step it once per process).
         accelerator.register_for_checkpointing(self.scheduler)
@@ -415,7 +437,7 @@ class DenseTrainer:
         self.part.eval()
         with accelerator.autocast():
             metrics = self.task.evaluate(
-                self.runner,
+                self.task.eval_forward(self.runner),
                 self.val_set,
                 self.config.inference,
                 device=accelerator.device,
@@ -506,7 +528,7 @@ class DenseTrainer:
     def _log_window(self, window: _Window, progress: tqdm) -> None:
         device = self.accelerator.device
         mean_loss = self.accelerator.reduce(torch.tensor(window.mean_loss, device=device), "mean").item()
-        lr = self.optimizer.param_groups[0]["lr"]  # the base rate (group 0 is outside the task head)
+        lr = self.optimizer.param_groups[0]["lr"]  # the base rate (group 0 is at scale 1)
         self.log({"iter": self.step_count, "loss": mean_loss, "lr": lr, "sec_per_iter": window.mean_seconds})
         progress.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
         window.reset()

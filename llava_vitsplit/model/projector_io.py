@@ -72,8 +72,16 @@ def save_projector_state(model, state_dict: dict[str, torch.Tensor], folder: str
     if not state:
         raise ValueError(f"the state dict holds no {PROJECTOR_MODULE}.* tensors")
     save_file(state, folder / PROJECTOR_WEIGHTS, metadata={"format": "pt"})
-    (folder / PROJECTOR_CONFIG).write_text(json.dumps(projector_settings(model.config), indent=2) + "\n")
+    save_projector_config(model.config, folder)
     return folder / PROJECTOR_WEIGHTS
+
+
+def save_projector_config(config, folder: str | os.PathLike) -> Path:
+    """Write ``projector_config.json`` (what ``load_projector`` checks) into ``folder``."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / PROJECTOR_CONFIG
+    path.write_text(json.dumps(projector_settings(config), indent=2) + "\n")
+    return path
 
 
 def projector_file(path: str | os.PathLike) -> Path:

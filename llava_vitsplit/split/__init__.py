@@ -15,6 +15,7 @@ from .backbones import (
 )
 from .config import ViTSplitConfig
 from .convs import ConvFusion, DeformableConv3x3
+from .deform_conv import DeformConv2d, deform_conv2d
 from .heads import ViTSplitHeads
 from .presets import PRESETS, ViTSplitPreset, get_preset, list_presets
 from .selection import SparseLayerGate, uniform_layer_ids
@@ -26,6 +27,7 @@ __all__ = [
     "PRESETS",
     "BackboneAdapter",
     "ConvFusion",
+    "DeformConv2d",
     "DeformableConv3x3",
     "FrozenTrunk",
     "SparseLayerGate",
@@ -37,6 +39,7 @@ __all__ = [
     "adapter_family",
     "build_backbone",
     "config_for_backbone",
+    "deform_conv2d",
     "frozen_hidden_states",
     "get_preset",
     "list_presets",

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.ops import DeformConv2d, deform_conv2d
+
+from .deform_conv import DeformConv2d
+
+
+class OffsetConv2d(nn.Conv2d):
+    """The 3x3 conv that predicts DCNv1's sampling offsets (x, y for each of the 9 taps).
+
+    Its ``reset_parameters`` zeroes it, so a fresh deformable conv samples the plain 3x3 grid; the
+    hook is what ``torch.nn.Conv2d`` calls on construction and what transformers' ``init_weights``
+    calls on a model materialised from the meta device.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, 2 * 3 * 3, kernel_size=3, padding=1)
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        nn.init.zeros_(self.bias)
 
 
 class DeformableConv3x3(nn.Module):
@@ -13,22 +30,11 @@ class DeformableConv3x3(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.offset = nn.Conv2d(channels, 2 * 3 * 3, kernel_size=3, padding=1)
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
+        self.offset = OffsetConv2d(channels)
         self.conv = DeformConv2d(channels, channels, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        offset = self.offset(x)
-        if x.dtype in (torch.float32, torch.float64) and not torch.is_autocast_enabled(x.device.type):
-            return self.conv(x, offset)
-        # torchvision's deformable kernels have no bfloat16 (nor CPU float16): sample in float32,
-        # so bf16 weights and bf16 autocast (the CPU quick start, DeepSpeed bf16) both work.
-        with torch.autocast(x.device.type, enabled=False):
-            out = deform_conv2d(
-                x.float(), offset.float(), self.conv.weight.float(), padding=self.conv.padding
-            )
-        return out.to(x.dtype)
+        return self.conv(x, self.offset(x))
 
 
 class ConvFusion(nn.Sequential):

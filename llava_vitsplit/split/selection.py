@@ -39,7 +39,12 @@ class SparseLayerGate(nn.Module):
         super().__init__()
         self.num_prior_layers = num_prior_layers
         self.temperature = temperature
-        self.scores = nn.Parameter(torch.rand(num_layers, num_prior_layers))
+        self.scores = nn.Parameter(torch.empty(num_layers, num_prior_layers))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Uniform random scores in [0, 1): no layer is preferred at the start."""
+        nn.init.uniform_(self.scores)
 
     def gates(self) -> torch.Tensor:
         soft = torch.softmax(self.scores / self.temperature, dim=0)

@@ -40,6 +40,7 @@ class FrozenTrunk(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.adapter: BackboneAdapter = adapt_backbone(backbone, **adapter_options)
+        self.native_patch_size = self.adapter.patch_size  # before any part re-patches it (detection: 16)
         self.backbone.requires_grad_(False)
         self.backbone.eval()
 

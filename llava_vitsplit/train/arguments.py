@@ -98,6 +98,12 @@ class TrainingArguments(transformers.TrainingArguments):
     group_by_modality_length: bool = field(
         default=False, metadata={"help": "batches hold only image or only text samples, of similar length"}
     )
+    padding_free: bool = field(
+        default=False, metadata={"help": "samples of a batch end to end in one row (no padding), position_ids restart"}
+    )
+    vision_feature_cache: str | None = field(
+        default=None, metadata={"help": "folder caching the frozen tower's hidden states per image (safetensors)"}
+    )
     mm_projector_lr: float | None = field(default=None, metadata={"help": "learning rate of the projector"})
     vitsplit_task_head_lr: float | None = field(
         default=None, metadata={"help": "learning rate of the ViT-Split task head (default: the projector's)"}

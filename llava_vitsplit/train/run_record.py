@@ -34,6 +34,7 @@ IGNORED = frozenset({
     "dataloader_num_workers", "dataloader_persistent_workers", "dataloader_pin_memory",
     "dataloader_prefetch_factor", "dataloader_multiprocessing_context", "skip_memory_metrics",
     "per_device_eval_batch_size", "do_train", "do_eval", "do_predict", "cache_dir", "lazy_preprocess",
+    "vision_feature_cache",
 })
 FIXED = frozenset({
     *(name for name in ModelArguments.__dataclass_fields__),

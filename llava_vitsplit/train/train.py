@@ -20,6 +20,7 @@ from llava_vitsplit.data.collator import LlavaDataCollator
 from llava_vitsplit.data.conversation import get_template
 from llava_vitsplit.data.issues import DataIssueLog, summarize, write_summary
 from llava_vitsplit.data.llava_dataset import LazySupervisedDataset
+from llava_vitsplit.model.feature_cache import VisionFeatureCache
 
 from .arguments import ModelArguments, TrainingArguments, parse_arguments
 from .model_setup import build_model, configure_trainable, fit_model_max_length, trainable_parameter_report
@@ -38,6 +39,9 @@ def check_combination(model_args: ModelArguments, training_args: TrainingArgumen
         raise ValueError("--lora_enable is for stage 2; stage 1 (--tune_mm_mlp_adapter) trains only the projector")
     if model_args.tune_mm_mlp_adapter and model_args.version != "plain":
         logger.warning("stage 1 with --version %s: LLaVA pretrains with 'plain'", model_args.version)
+    if training_args.vision_feature_cache and training_args.deepspeed and training_args.hf_deepspeed_config.is_zero3():
+        # Ranks that read the cache would skip the tower's parameter gathers that the others wait in.
+        raise ValueError("--vision_feature_cache needs the whole tower on every rank: use it with ZeRO-2, not ZeRO-3")
     if not model_args.tune_mm_mlp_adapter and not model_args.pretrain_mm_mlp_adapter:
         logger.warning("stage 2 without --pretrain_mm_mlp_adapter: the projector starts untrained")
 
@@ -70,6 +74,10 @@ def run(argv: list[str] | None = None) -> Path:
     if training_args.should_save:
         run_arguments.save(output_dir)
     processor.image_aspect_ratio = data_args.image_aspect_ratio  # saved with it: inference sees what training saw
+    cache = VisionFeatureCache(training_args.vision_feature_cache, model.model.vision_tower) if (
+        training_args.vision_feature_cache
+    ) else None
+    model.model.vision_feature_cache = cache
     model = configure_trainable(model, model_args, training_args)
     logger.info(trainable_parameter_report(model))
 
@@ -97,7 +105,7 @@ def run(argv: list[str] | None = None) -> Path:
         model=model,
         args=training_args,
         train_dataset=dataset,
-        data_collator=LlavaDataCollator(tokenizer.pad_token_id),  # from_parts sets it (LLaVA: UNK)
+        data_collator=LlavaDataCollator(tokenizer.pad_token_id, padding_free=training_args.padding_free),  # from_parts sets it (LLaVA: UNK)
         processing_class=processor,
         projector_only=model_args.tune_mm_mlp_adapter,
         callbacks=[RecordInCheckpoints(output_dir / RUN_ARGUMENTS_FILE)],
@@ -112,6 +120,8 @@ def run(argv: list[str] | None = None) -> Path:
     if resume_from is not None:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    if cache is not None:
+        logger.info("vision feature cache %s: %d images read, %d computed", cache.root, cache.hits, cache.misses)
     trainer.save_model(str(output_dir))
     trainer.save_state()  # trainer_state.json: the loss log of the whole run
     trainer.accelerator.wait_for_everyone()

@@ -4,7 +4,8 @@
   (`--vitsplit_task_head_lr`) may learn at their own rates.
 - `--group_by_modality_length`: the modality-grouped sampler.
 - Stage 1 checkpoints and the final stage-1 output hold only the projector (safetensors + its
-  config), gathered from all ranks under ZeRO-3; resuming such a checkpoint loads it back.
+  config), gathered from all ranks under ZeRO-3 (or, with gathering off, its config beside the
+  shards); resuming such a checkpoint loads it back.
 - Resuming a full-model checkpoint goes through `from_pretrained`, which maps its key layout.
 """
 
@@ -110,6 +111,10 @@ class LlavaTrainer(Trainer):
         model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
         if state_dict is None:
             projector_io.save_projector(model, output_dir)
+        elif not state_dict:
+            # ZeRO-3 with stage3_gather_16bit_weights_on_model_save off: only the shards are written
+            # (`llava-vitsplit export-zero` consolidates them); the folder still describes the projector.
+            projector_io.save_projector_config(model.config, output_dir)
         else:
             projector_io.save_projector_state(model, state_dict, output_dir)
         model.config.save_pretrained(output_dir)

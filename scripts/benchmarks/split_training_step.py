@@ -9,17 +9,23 @@ backbone of the given size at 512x512, with AdamW:
 * ``ideal``   - the frozen trunk forward alone plus the trainable part alone (from precomputed
   hidden states), timed separately and summed: the floor that ViT-Split's step can approach.
 
+AdamW is the fused implementation for every variant (on one CPU thread it steps ViT-Split-S's
+9M parameters in 0.03 s against 0.19 s for the default loop and 0.22 s for ``foreach``). ``--bf16``
+runs every forward under bf16 autocast (weights and optimiser stay in float32).
+
 Step times are medians over rounds in which every variant runs one step, so load changes on a
 shared machine hit all variants alike. Peak memory is measured per variant in a fresh process:
 ``torch.cuda.max_memory_allocated`` on GPU, the growth of the peak resident set over the built
 model on CPU. Ratios are taken within one invocation.
 
     python scripts/benchmarks/split_training_step.py --sizes s b
+    python scripts/benchmarks/split_training_step.py --sizes s b --bf16
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -76,6 +82,15 @@ def _timed(step, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def _autocast(device: torch.device, bf16: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def _trunk_step(trunk, pixels: torch.Tensor, needed, device: torch.device, bf16: bool):
+    with _autocast(device, bf16):
+        return trunk(pixels, needed)
+
+
 def build_steps(size: str, variants: list[str], args: argparse.Namespace) -> dict[str, list]:
     """One training-step closure per variant; ``ideal`` is two closures (trunk, trainable part)."""
     device = torch.device(args.device)
@@ -95,11 +110,12 @@ def build_steps(size: str, variants: list[str], args: argparse.Namespace) -> dic
             width = backbone.config.hidden_size
         model = nn.ModuleDict({"features": features, "head": SegmentationHead(width, NUM_CLASSES)})
         model.to(device).train()
-        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+        optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, fused=True)
 
         def train_step(forward_features, model=model, optimiser=optimiser, labels=labels) -> None:
-            logits = model["head"](forward_features())
-            F.cross_entropy(logits, labels).backward()
+            with _autocast(device, args.bf16):
+                logits = model["head"](forward_features())
+            F.cross_entropy(logits.float(), labels).backward()
             optimiser.step()
             optimiser.zero_grad(set_to_none=True)
 
@@ -107,9 +123,9 @@ def build_steps(size: str, variants: list[str], args: argparse.Namespace) -> dic
             # The two halves of a ViT-Split step on their own: the no-grad trunk, and the trainable
             # part from hidden states computed once.
             trunk, heads, needed = features.trunk, features.heads, features.config.needed_hidden_states
-            states = trunk(pixels, needed)
+            states = _trunk_step(trunk, pixels, needed, device, args.bf16)
             steps[variant] = [
-                lambda trunk=trunk, needed=needed: trunk(pixels, needed),
+                lambda trunk=trunk, needed=needed: _trunk_step(trunk, pixels, needed, device, args.bf16),
                 lambda heads=heads, states=states, grid=grid, train_step=train_step: train_step(
                     lambda: heads(states, grid)
                 ),
@@ -194,6 +210,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed rounds (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true", help="forward passes under bf16 autocast")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # internal: run one variant and print JSON
     parser.add_argument("--size", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -209,9 +226,11 @@ def main() -> None:
         str(args.batch_size),
         "--device",
         args.device,
+        *(["--bf16"] if args.bf16 else []),
     ]
     print(
-        f"device={args.device} threads={torch.get_num_threads()} image={args.image_size} batch={args.batch_size}"
+        f"device={args.device} threads={torch.get_num_threads()} image={args.image_size} batch={args.batch_size} "
+        f"{'bf16 autocast' if args.bf16 else 'float32'}"
     )
     rows = []
     for size in args.sizes:

@@ -164,7 +164,7 @@ def test_public_layouts_refuse_folder_options_and_unknown_names(tmp_path):
     with pytest.raises(ValueError, match="folder datasets"):
         load_dataset("ade20k", tmp_path, "train", num_classes=3)
     with pytest.raises(ValueError, match="unknown dataset layout"):
-        load_dataset("coco", tmp_path, "train")
+        load_dataset("kitti", tmp_path, "train")
     with pytest.raises(ValueError, match="no split"):
         load_dataset("ade20k", tmp_path, "test")
 

@@ -197,4 +197,4 @@ def test_train_config_is_validated_and_short_runs_shorten_warmup():
     with pytest.raises(ValueError, match="unknown override"):
         DenseTrainConfig.from_preset("ade20k-s", "d", "o", split_overrides={"depth": 3})
     with pytest.raises(ValueError, match="no dense training recipe"):
-        DenseTrainConfig.from_preset("coco-s", "d", "o")
+        DenseTrainConfig.from_preset("llava", "d", "o")

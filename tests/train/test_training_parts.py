@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from torch import nn
 
@@ -105,3 +107,13 @@ def test_latest_complete_checkpoint_passes_over_a_half_written_one(tmp_path):
         (folder / "trainer_state.json").write_text(state)
     (tmp_path / "checkpoint-8").mkdir()  # nothing written yet
     assert latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+
+
+def test_feature_cache_is_refused_under_zero3():
+    from llava_vitsplit.train.train import check_combination
+
+    model_args, _, training_args = parse_arguments(
+        REQUIRED + ["--use_cpu", "True", "--deepspeed", str(Path(__file__).resolve().parents[2] / "scripts" / "zero3.json"), "--vision_feature_cache", "cache"]
+    )
+    with pytest.raises(ValueError, match="--vision_feature_cache needs the whole tower"):
+        check_combination(model_args, training_args)

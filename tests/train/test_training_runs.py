@@ -287,3 +287,25 @@ def test_deepspeed_runs_match_a_plain_run(config, stage, stage1, tiny_parts, tmp
     for key in expected:
         assert actual[key].shape == expected[key].shape, key
         torch.testing.assert_close(actual[key], expected[key], rtol=1e-4, atol=1e-5)
+
+
+def _run_losses(output: Path) -> list[float]:
+    state = json.loads((output / "trainer_state.json").read_text())
+    return [entry["loss"] for entry in state["log_history"] if "loss" in entry]
+
+
+@pytest.mark.slow  # three training runs of two epochs: about 90 s on a loaded 2-core machine
+def test_feature_cache_and_padding_free_runs_learn_what_a_plain_run_learns(stage1, tiny_parts, tmp_path):
+    """Through the entry point users call: two epochs, the second read from the cache."""
+    common = dict(num_train_epochs=2, pretrain_mm_mlp_adapter=stage1 / PROJECTOR_WEIGHTS)
+    run(train_argv(tiny_parts, tmp_path / "plain", stage=2, **common))
+    cache = tmp_path / "features"
+    run(train_argv(tiny_parts, tmp_path / "cached", stage=2, vision_feature_cache=cache, **common))
+    run(train_argv(tiny_parts, tmp_path / "flat", stage=2, padding_free=True, **common))
+    records = json.loads((tiny_parts["data"] / "finetune.json").read_text())
+    images = {(tiny_parts["data"] / record["image"]).read_bytes() for record in records if "image" in record}
+    assert len(list(cache.rglob("*.safetensors"))) == len(images)  # one entry per distinct image
+    expected = _run_losses(tmp_path / "plain")
+    assert len(expected) >= 2
+    for variant in ("cached", "flat"):
+        assert _run_losses(tmp_path / variant) == pytest.approx(expected, rel=1e-4), variant

@@ -10,13 +10,21 @@ from . import ade20k, cityscapes, folder, nyu, pascal_context
 from .base import DenseDataset
 
 
+def _load_coco(root: Path, split: str, **kwargs):
+    from ..detection.dataset import load_coco  # detection pulls in pycocotools: only when asked for
+
+    return load_coco(root, split, **kwargs)
+
+
 @dataclass(frozen=True)
 class DatasetLayout:
     name: str
     task: str | None  # None: decided by the folder's contents (custom folder datasets)
     splits: dict[str, str]
-    records: Callable
+    records: Callable | None
     accepts_options: bool = False
+    dataset: Callable | None = None
+    """A layout with its own dataset class (COCO instances): ``dataset(root, split, transform=, seed=)``."""
 
 
 LAYOUTS: dict[str, DatasetLayout] = {
@@ -27,6 +35,7 @@ LAYOUTS: dict[str, DatasetLayout] = {
     ),
     "nyu": DatasetLayout("nyu", "depth", nyu.SPLITS, nyu.records),
     "folder": DatasetLayout("folder", None, folder.SPLITS, folder.records, accepts_options=True),
+    "coco": DatasetLayout("coco", "detection", {"train": "train", "val": "val"}, None, dataset=_load_coco),
 }
 
 
@@ -59,5 +68,7 @@ def load_dataset(
         raise ValueError(
             f"{name} fixes its own label conventions; options {sorted(given)} apply to folder datasets"
         )
+    if layout.dataset is not None:
+        return layout.dataset(root, split, transform=transform, seed=seed, **given)
     records, labels = layout.records(root, split, **given)
     return DenseDataset(records, labels, transform, name=f"{name}:{split}", seed=seed)

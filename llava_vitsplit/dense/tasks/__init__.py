@@ -5,7 +5,7 @@ its import below (see docs/dense.md).
 """
 
 # Importing a task module registers its task: one line per task.
-from . import depth, segmentation
+from . import depth, detection, segmentation
 from .base import DenseTask, PartRunner, PixelTask, Sharding
 from .registry import TASKS, canonical_task_name, get_task, register_task, task_names
 
@@ -17,6 +17,7 @@ __all__ = [
     "Sharding",
     "canonical_task_name",
     "depth",
+    "detection",
     "get_task",
     "register_task",
     "segmentation",

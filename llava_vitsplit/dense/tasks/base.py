@@ -60,6 +60,10 @@ class DenseTask(ABC):
     def part_fields(self, labels: Any) -> dict:
         """``DenseTaskConfig`` fields taken from a training set's label conventions (class names...)."""
 
+    def part_options(self, config: DenseTrainConfig) -> dict:
+        """``DenseTaskConfig.options`` taken from the training settings (default: none)."""
+        return {}
+
     @abstractmethod
     def validate_config(self, config: DenseTaskConfig) -> None:
         """Raise ``ValueError`` when ``config`` lacks what this task's part needs."""
@@ -69,7 +73,8 @@ class DenseTask(ABC):
     @abstractmethod
     def build_part(self, config: DenseTaskConfig, adapter: BackboneAdapter) -> nn.Module:
         """The trainable part over the frozen trunk; it has ``needed_hidden_states``, ``config``,
-        ``task_head_parameters()``, ``save_pretrained(folder, state_dict)`` and ``load_weights(folder)``."""
+        ``vitsplit`` (its ``ViTSplitHeads``, whose task head the optimiser scales), ``task_head_parameters()``,
+        ``save_pretrained(folder, state_dict)`` and ``load_weights(folder)``."""
 
     @abstractmethod
     def preset_head(self, preset: ViTSplitPreset, in_channels: int) -> nn.Module:
@@ -94,6 +99,11 @@ class DenseTask(ABC):
         return default_collate(samples)
 
     # ---- training and evaluation
+
+    def eval_forward(self, runner: PartRunner) -> Forward:
+        """What ``evaluate`` calls: the runner itself (``pixel_values -> {"task": output}``); detection
+        calls its part on a list of images instead."""
+        return runner
 
     @abstractmethod
     def training_loss(self, runner: PartRunner, batch: Any) -> torch.Tensor:

@@ -45,6 +45,16 @@ class BackboneAdapter(ABC):
     def patch_size(self) -> int:
         return self.model.config.patch_size
 
+    def set_patch_size(self, patch_size: int) -> None:
+        """Re-patchify the loaded model in place (kernel and position table resampled, config updated).
+
+        Families that support it override this; the others refuse rather than guess.
+        """
+        raise NotImplementedError(
+            f"changing the patch size of a {type(self.model).__name__} is not supported "
+            f"(only DINOv2 towers); it stays at {self.patch_size}"
+        )
+
     @abstractmethod
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``hs[0]``: tokens entering the first block, for any input size (position embeddings are

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from transformers import Dinov2Model, Dinov2WithRegistersModel
 
 from .base import BackboneAdapter
+from .patch_size import resample_patch_kernel, resample_position_grid
 
 POSITION_INTERPOLATIONS = ("transformers", "dinov2")
 DINOV2_INTERPOLATE_OFFSET = 0.1  # the original's "historical kludge" against floating-point error
@@ -89,3 +90,34 @@ class Dinov2Adapter(BackboneAdapter):
         tokens = torch.cat([embeddings.cls_token.expand(len(patches), -1, -1), patches], dim=1)
         grid = self.grid_size(*pixel_values.shape[-2:])
         return embeddings.dropout(tokens + dinov2_position_embeddings(embeddings.position_embeddings, grid))
+
+    def set_patch_size(self, patch_size: int) -> None:
+        """The position table goes from ``image_size // p`` to ``image_size // patch_size`` per side
+        (37 -> 32 at 518 px, the authors' 1369 -> 1024 entries); transformers then interpolates it to
+        each input's grid as before."""
+        if patch_size == self.patch_size:
+            return
+        embeddings = self.model.embeddings
+        projection = embeddings.patch_embeddings.projection
+        side = self.model.config.image_size // patch_size
+        with torch.no_grad():
+            kernel = resample_patch_kernel(projection.weight, patch_size)
+            new_projection = nn.Conv2d(
+                projection.in_channels, projection.out_channels, patch_size, stride=patch_size
+            ).to(device=kernel.device, dtype=kernel.dtype)
+            new_projection.weight.copy_(kernel)
+            new_projection.bias.copy_(projection.bias)
+            table = embeddings.position_embeddings[0]
+            prefix = table[:1]  # the CLS position (registers carry no position embedding)
+            grid = resample_position_grid(table[1:], (side, side))
+            positions = torch.cat([prefix, grid])[None]
+        new_projection.requires_grad_(projection.weight.requires_grad)
+        embeddings.patch_embeddings.projection = new_projection
+        embeddings.position_embeddings = nn.Parameter(
+            positions, requires_grad=embeddings.position_embeddings.requires_grad
+        )
+        embeddings.patch_size = patch_size
+        embeddings.patch_embeddings.patch_size = (patch_size, patch_size)
+        embeddings.patch_embeddings.num_patches = side * side
+        self.model.config.patch_size = patch_size
+        self.model.config.image_size = side * patch_size

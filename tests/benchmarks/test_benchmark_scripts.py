@@ -1,0 +1,40 @@
+"""The benchmark scripts run end to end on tiny shapes and print the tables they promise."""
+
+import os
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks"
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
+def test_deform_conv_benchmark_prints_ratios_to_the_plain_conv(bf16, monkeypatch, capsys):
+    arguments = ["--channels", "8", "--size", "9", "--rounds", "1", *(["--bf16"] if bf16 else [])]
+    monkeypatch.setattr(sys, "argv", ["deform_conv.py", *arguments])
+    runpy.run_path(str(SCRIPTS / "deform_conv.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert ("bf16 autocast" if bf16 else "float32") in out
+    ratios = dict(re.findall(r"^\| (.+?) \| [0-9.]+ \| ([0-9.]+)x \|$", out, flags=re.M))
+    assert set(ratios) == {"plain 3x3 conv", "ours (bilinear sampling + matmul)", "torchvision deform_conv2d"}
+    assert float(ratios["plain 3x3 conv"]) == 1.0
+
+
+@pytest.mark.slow
+def test_split_training_step_benchmark_runs_in_bf16():
+    out = _run("split_training_step.py", "--sizes", "s", "--image-size", "56", "--steps", "1", "--warmup", "0", "--bf16")
+    assert "bf16 autocast" in out
+    rows = re.findall(r"^\| S \| (full|vitsplit|ideal|linear) \|", out, flags=re.M)
+    assert rows == ["full", "vitsplit", "ideal", "linear"]
+    assert re.search(r"size S: ViT-Split step = [0-9.]+x the ideal step", out)
