@@ -10,10 +10,10 @@ Output folder::
 
     train_config.json            the resolved settings of the run
     metrics.jsonl                one line per logged step and per evaluation
-    checkpoints/checkpoint_N/    Accelerate's state at step N (weights, optimiser, scheduler, RNG;
-                                 named and rotated by its ProjectConfiguration), part/ (a loadable
-                                 part: dense_task.json + model.safetensors) and trainer_state.json
-                                 (written last: the checkpoint is complete)
+    checkpoints/checkpoint_N/    Accelerate's state at step N (weights, optimiser, scheduler, RNG),
+                                 part/ (a loadable part: dense_task.json + model.safetensors) and
+                                 trainer_state.json (written last: the checkpoint is complete); the
+                                 newest keep_checkpoints complete ones are kept
     final/                       the trained part
 """
 
@@ -33,7 +33,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from llava_vitsplit.checkpoints import TRAINER_STATE, latest_complete_checkpoint, numbered_checkpoints
+from llava_vitsplit.checkpoints import (
+    TRAINER_STATE,
+    is_complete,
+    latest_complete_checkpoint,
+    numbered_checkpoints,
+)
 from llava_vitsplit.split import FrozenTrunk, get_preset, load_backbone
 
 from .datasets import DenseDataset, load_dataset
@@ -48,7 +53,7 @@ from .tasks import DenseTask, PartRunner, Sharding, canonical_task_name, get_tas
 
 logger = logging.getLogger(__name__)
 METRICS_LOG = "metrics.jsonl"
-CHECKPOINT_PATTERN = r"checkpoint_(\d+)"  # Accelerate's automatic checkpoint naming
+CHECKPOINT_PATTERN = r"checkpoint_(\d+)"  # Accelerate's own checkpoint naming, numbered by the step
 PART_FOLDER = "part"
 SPLIT_OVERRIDES = ("num_task_layers", "num_prior_layers", "prior_start_layer", "selection")
 DATASET_OPTIONS = ("num_classes", "reduce_zero_label", "depth_scale", "max_depth")
@@ -293,18 +298,13 @@ class DenseTrainer:
 
     def setup(self, backbone: nn.Module | None) -> None:
         from accelerate import Accelerator
-        from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+        from accelerate.utils import GradientAccumulationPlugin, set_seed
 
         config = self.config
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(
                 num_steps=config.grad_accum, sync_with_dataloader=False
-            ),
-            project_config=ProjectConfiguration(
-                project_dir=str(config.output_dir),
-                automatic_checkpoint_naming=True,
-                total_limit=config.keep_checkpoints,
             ),
             **accelerator_options(),
         )
@@ -455,14 +455,25 @@ class DenseTrainer:
         return metrics
 
     def save(self) -> Path:
-        """A checkpoint at the current step: Accelerate's state (named ``checkpoint_<step>`` and
-        rotated by its ``ProjectConfiguration``), the loadable part, and ``trainer_state.json`` last."""
+        """A checkpoint at the current step: Accelerate's state, the loadable part, and
+        ``trainer_state.json`` last; then only the newest ``keep_checkpoints`` complete ones stay.
+
+        The folder is named here rather than by ``ProjectConfiguration(automatic_checkpoint_naming=True)``:
+        under two CPU processes (gloo) its "folder already exists" check, made by every process before
+        its barrier, raced with the other process creating the folder."""
         accelerator = self.accelerator
-        accelerator.project_configuration.iteration = self.step_count  # the folder's number is the step
-        folder = Path(accelerator.save_state())
+        folder = self.config.output_dir / "checkpoints" / f"checkpoint_{self.step_count}"
+        accelerator.save_state(str(folder))
         self.save_part(folder / PART_FOLDER)
         if accelerator.is_main_process:
             (folder / TRAINER_STATE).write_text(json.dumps({"step": self.step_count}) + "\n")
+            complete = [
+                path
+                for _, path in numbered_checkpoints(folder.parent, CHECKPOINT_PATTERN)
+                if is_complete(path)
+            ]
+            for stale in complete[self.config.keep_checkpoints :]:
+                shutil.rmtree(stale)
         accelerator.wait_for_everyone()
         return folder
 

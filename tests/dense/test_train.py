@@ -82,7 +82,7 @@ def test_a_checkpoint_cut_off_while_saving_is_passed_over_and_rotation_keeps_the
     )
     assert sorted(p.name for p in (rotated / "checkpoints").iterdir()) == [
         "checkpoint_4"
-    ]  # Accelerate rotated
+    ]  # older ones rotated out
     expected = load_file(straight.final_dir / "model.safetensors")
     run = tmp_path / "run"
     train(tiny_config("nyu-s", data, run, val_split=None), backbone=backbone)
