@@ -14,7 +14,7 @@ from .outputs import add_overwrite_flag, check_outputs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("dense", help="segmentation and depth heads on a frozen backbone")
+    parser = subparsers.add_parser("dense", help="segmentation, depth and detection heads on a frozen backbone")
     actions = parser.add_subparsers(dest="dense_command", metavar="ACTION", required=True)
     _register_train(actions)
     _register_eval(actions)
