@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .recompute import group_norm_gelu_batch_norm_conv
+
 GROUPS = 32  # GroupNorm groups in both heads
 
 
@@ -20,6 +22,12 @@ def _up2x(in_channels: int, out_channels: int) -> list[nn.Module]:
         nn.GroupNorm(GROUPS, out_channels),
         nn.GELU(),
     ]
+
+
+def _upsample_then_tail(upsample: nn.Sequential, features: torch.Tensor, norm: nn.BatchNorm2d, conv: nn.Conv2d):
+    """``conv(norm(upsample(features)))``, the 4x-resolution GroupNorm -> GELU -> ``norm`` -> ``conv``
+    (``upsample[4:]``, ``norm``, ``conv``) trained without keeping its intermediates (``recompute.py``)."""
+    return group_norm_gelu_batch_norm_conv(upsample[:4](features), upsample[4], norm, conv)
 
 
 class SegmentationHead(nn.Module):
@@ -38,7 +46,7 @@ class SegmentationHead(nn.Module):
         self.classifier = nn.Conv2d(in_channels, num_classes, kernel_size=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.norm(self.upsample(features)))
+        return _upsample_then_tail(self.upsample, features, self.norm, self.classifier)
 
 
 class DepthHead(nn.Module):
@@ -57,4 +65,4 @@ class DepthHead(nn.Module):
         self.predict = nn.Conv2d(64, 1, kernel_size=3, padding=1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.predict(self.norm(self.upsample(features)))) + self.min_depth
+        return F.relu(_upsample_then_tail(self.upsample, features, self.norm, self.predict)) + self.min_depth

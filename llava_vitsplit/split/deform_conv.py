@@ -77,11 +77,44 @@ def sampled_deform_conv2d(
     out_h, out_w = offset.shape[-2:]
     rows, weights = _bilinear_taps(offset, (height, width), (kernel_h, kernel_w), stride, padding, dilation)
     table = x.permute(0, 2, 3, 1).reshape(-1, channels)  # channels last: one row per pixel
-    columns = F.embedding_bag(rows, table, per_sample_weights=weights.to(x.dtype), mode="sum")
-    columns = columns.view(batch * out_h * out_w, kernel_h * kernel_w * channels)
     kernel = weight.permute(0, 2, 3, 1).reshape(out_channels, -1)  # (out, tap-major, channel) as columns
-    out = F.linear(columns, kernel, bias)
+    out = _SampledLinear.apply(rows, table, weights.to(x.dtype), kernel, bias)
     return out.view(batch, out_h, out_w, out_channels).permute(0, 3, 1, 2).contiguous()
+
+
+def _sample(rows: torch.Tensor, table: torch.Tensor, weights: torch.Tensor, taps: int) -> torch.Tensor:
+    """The sampled columns ``(pixels, taps * channels)``: each tap a weighted sum of four table rows."""
+    columns = F.embedding_bag(rows, table, per_sample_weights=weights, mode="sum")
+    return columns.view(-1, taps * table.shape[1])
+
+
+class _SampledLinear(torch.autograd.Function):
+    """``linear(sample(...), kernel, bias)`` that keeps the small sampling inputs for backward, not the
+    sampled columns (``taps`` times the input's size: 17 MiB per deformable conv of ViT-Split-S at
+    512 px); the backward samples them again, which costs one ``embedding_bag`` (a few percent of the
+    conv's forward + backward)."""
+
+    @staticmethod
+    def forward(ctx, rows, table, weights, kernel, bias):
+        ctx.save_for_backward(rows, table, weights, kernel)
+        ctx.has_bias = bias is not None
+        return F.linear(_sample(rows, table, weights, kernel.shape[1] // table.shape[1]), kernel, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        rows, table, weights, kernel = ctx.saved_tensors
+        _, needs_table, needs_weights, needs_kernel, needs_bias = ctx.needs_input_grad
+        with torch.enable_grad():
+            table = table.detach().requires_grad_(needs_table)
+            weights = weights.detach().requires_grad_(needs_weights)
+            columns = _sample(rows, table, weights, kernel.shape[1] // table.shape[1])
+        grad_kernel = grad_out.t().mm(columns.detach()) if needs_kernel else None
+        grad_bias = grad_out.sum(0) if ctx.has_bias and needs_bias else None
+        inputs = [t for t in (table, weights) if t.requires_grad]
+        grads = iter(torch.autograd.grad(columns, inputs, grad_out.mm(kernel)) if inputs else ())
+        grad_table = next(grads) if needs_table else None
+        grad_weights = next(grads) if needs_weights else None
+        return None, grad_table, grad_weights, grad_kernel, grad_bias
 
 
 def _bilinear_taps(offset, size, kernel, stride, padding, dilation) -> tuple[torch.Tensor, torch.Tensor]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import resource
 import statistics
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -115,7 +117,9 @@ def build_steps(size: str, variants: list[str], args: argparse.Namespace) -> dic
         def train_step(forward_features, model=model, optimiser=optimiser, labels=labels) -> None:
             with _autocast(device, args.bf16):
                 logits = model["head"](forward_features())
-            F.cross_entropy(logits.float(), labels).backward()
+            loss = F.cross_entropy(logits.float(), labels)
+            del logits  # as in `dense train`: the loss keeps what its backward needs, the step not the logits
+            loss.backward()
             optimiser.step()
             optimiser.zero_grad(set_to_none=True)
 
@@ -153,14 +157,45 @@ def measure_time(size: str, args: argparse.Namespace) -> tuple[dict[str, float],
     return {variant: statistics.median(t) for variant, t in times.items()}, trainable
 
 
-class PeakResidentSet:
-    """Peak growth of this process's resident set while the block runs, sampled every millisecond.
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+    ]
 
-    (``ru_maxrss`` cannot be used: its high-water mark is often set while the model is built.)
+
+def _malloc_in_use() -> Callable[[], int] | None:
+    """glibc's bytes handed out by ``malloc`` and not yet freed (heap + mmapped), or ``None`` off glibc."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:  # not glibc >= 2.33
+        return None
+    mallinfo2.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    return in_use
+
+
+class PeakMemory:
+    """Peak growth of this process's memory while the block runs, sampled every millisecond, two ways:
+
+    * ``rss``: the resident set, what the operating system sees. It includes the slack glibc's
+      allocator keeps after frees (memory it has not returned), which varies from run to run.
+      (``ru_maxrss`` cannot be used: its high-water mark is often set while the model is built.)
+    * ``allocated``: the bytes allocated and not yet freed (glibc's ``mallinfo2``), the CPU analogue of
+      ``torch.cuda.max_memory_allocated``; ``None`` where the C library has no ``mallinfo2``.
     """
 
-    def __enter__(self) -> PeakResidentSet:
-        self.start = self.peak = self._rss()
+    def __init__(self) -> None:
+        self._in_use = _malloc_in_use()
+        self._probes = {"rss": self._rss, **({"allocated": self._in_use} if self._in_use else {})}
+
+    def __enter__(self) -> PeakMemory:
+        self.start = {name: probe() for name, probe in self._probes.items()}
+        self.peak = dict(self.start)
         self._running = True
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -170,13 +205,13 @@ class PeakResidentSet:
         self._running = False
         self._thread.join()
 
-    @property
-    def growth(self) -> int:
-        return self.peak - self.start
+    def growth(self, name: str) -> int | None:
+        return self.peak[name] - self.start[name] if name in self.peak else None
 
     def _poll(self) -> None:
         while self._running:
-            self.peak = max(self.peak, self._rss())
+            for name, probe in self._probes.items():
+                self.peak[name] = max(self.peak[name], probe())
             time.sleep(0.001)
 
     @staticmethod
@@ -185,19 +220,26 @@ class PeakResidentSet:
             return int(statm.read().split()[1]) * resource.getpagesize()
 
 
-def measure_peak_memory(variant: str, size: str, args: argparse.Namespace) -> int:
-    """Peak memory of two training steps of one variant (run in a fresh process)."""
+def measure_peak_memory(variant: str, size: str, args: argparse.Namespace) -> dict[str, int | None]:
+    """Peak memory of two training steps of one variant (run in a fresh process): on GPU
+    ``{"allocated": max_memory_allocated, "rss": None}``, on CPU both of ``PeakMemory``'s growths."""
     device = torch.device(args.device)
     closures = build_steps(size, [variant], args)[variant][:-1]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    with PeakResidentSet() as rss:
+    with PeakMemory() as peak:
         for _ in range(2):
             for step in closures:
                 step()
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated()
-    return rss.growth
+        return {"allocated": torch.cuda.max_memory_allocated(), "rss": None}
+    return {"allocated": peak.growth("allocated"), "rss": peak.growth("rss")}
+
+
+def _memory_cells(peak: dict[str, dict], variant: str, kind: str) -> str:
+    """``MiB | ratio to full`` of one kind of peak, ``n/a | n/a`` where it was not measured."""
+    value, full = peak[variant][kind], peak["full"][kind]
+    return "n/a | n/a" if value is None else f"{value / 2**20:.0f} | {value / full:.2f}"
 
 
 def main() -> None:
@@ -216,7 +258,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.variant:
-        print(json.dumps({"peak_bytes": measure_peak_memory(args.variant, args.size, args)}))
+        print(json.dumps(measure_peak_memory(args.variant, args.size, args)))
         return
 
     passthrough = [
@@ -243,16 +285,19 @@ def main() -> None:
                 capture_output=True,
                 text=True,
             ).stdout
-            peak[variant] = json.loads(out.strip().splitlines()[-1])["peak_bytes"]
+            peak[variant] = json.loads(out.strip().splitlines()[-1])
         rows.append((size, seconds, trainable, peak))
-    print("| size | variant | trainable | step (s) | speed-up over full | peak mem (MiB) | mem / full |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| size | variant | trainable | step (s) | speed-up over full | peak allocated (MiB) | allocated / full "
+        "| peak RSS growth (MiB) | RSS / full |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for size, seconds, trainable, peak in rows:
         for variant in VARIANTS:
             print(
                 f"| {size.upper()} | {variant} | {trainable[variant] / 1e6:.2f}M | {seconds[variant]:.3f} | "
-                f"{seconds['full'] / seconds[variant]:.2f}x | {peak[variant] / 2**20:.0f} | "
-                f"{peak[variant] / peak['full']:.2f} |"
+                f"{seconds['full'] / seconds[variant]:.2f}x | {_memory_cells(peak, variant, 'allocated')} | "
+                f"{_memory_cells(peak, variant, 'rss')} |"
             )
     for size, seconds, _, _ in rows:
         print(

@@ -35,6 +35,8 @@ def test_deform_conv_benchmark_prints_ratios_to_the_plain_conv(bf16, monkeypatch
 def test_split_training_step_benchmark_runs_in_bf16():
     out = _run("split_training_step.py", "--sizes", "s", "--image-size", "56", "--steps", "1", "--warmup", "0", "--bf16")
     assert "bf16 autocast" in out
-    rows = re.findall(r"^\| S \| (full|vitsplit|ideal|linear) \|", out, flags=re.M)
-    assert rows == ["full", "vitsplit", "ideal", "linear"]
+    rows = re.findall(r"^\| S \| (full|vitsplit|ideal|linear) \|.*\| ([0-9.]+) \| [0-9]+ \| ([0-9.]+) \|$", out, flags=re.M)
+    assert [variant for variant, _, _ in rows] == ["full", "vitsplit", "ideal", "linear"]
+    allocated_ratio, rss_ratio = rows[0][1:]  # full fine-tuning against itself
+    assert float(allocated_ratio) == float(rss_ratio) == 1.0
     assert re.search(r"size S: ViT-Split step = [0-9.]+x the ideal step", out)

@@ -117,3 +117,12 @@ def test_cuda_uses_torchvisions_kernel_in_every_dtype():
         deform_conv2d(*cuda, **settings).cpu(), sampled_deform_conv2d(*tensors, **settings), rtol=1e-4, atol=1e-4
     )
     assert deform_conv2d(*[t.bfloat16() for t in cuda], **settings).dtype == torch.bfloat16
+
+
+def test_backward_keeps_the_sampling_inputs_not_the_sampled_columns():
+    (x, offset, weight, bias), settings = _case((1, 16, 8, 9, 9, 3, 1, 1, 1))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        sampled_deform_conv2d(x, offset, weight, bias, **settings)
+    columns = 9 * 9 * 9 * 16  # pixels x taps x channels
+    assert saved and max(t.numel() for t in saved) < columns
