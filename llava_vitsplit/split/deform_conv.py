@@ -77,8 +77,7 @@ def sampled_deform_conv2d(
     out_h, out_w = offset.shape[-2:]
     rows, weights = _bilinear_taps(offset, (height, width), (kernel_h, kernel_w), stride, padding, dilation)
     table = x.permute(0, 2, 3, 1).reshape(-1, channels)  # channels last: one row per pixel
-    kernel = weight.permute(0, 2, 3, 1).reshape(out_channels, -1)  # (out, tap-major, channel) as columns
-    out = _SampledLinear.apply(rows, table, weights.to(x.dtype), kernel, bias)
+    out = _SampledLinear.apply(rows, table, weights.to(x.dtype), weight, bias)
     return out.view(batch, out_h, out_w, out_channels).permute(0, 3, 1, 2).contiguous()
 
 
@@ -88,17 +87,23 @@ def _sample(rows: torch.Tensor, table: torch.Tensor, weights: torch.Tensor, taps
     return columns.view(-1, taps * table.shape[1])
 
 
+def _as_columns(weight: torch.Tensor) -> torch.Tensor:
+    """``(out, in, kh, kw)`` -> ``(out, kh * kw * in)``: tap-major, channel-minor, as the columns are."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
 class _SampledLinear(torch.autograd.Function):
-    """``linear(sample(...), kernel, bias)`` that keeps the small sampling inputs for backward, not the
-    sampled columns (``taps`` times the input's size: 17 MiB per deformable conv of ViT-Split-S at
-    512 px); the backward samples them again, which costs one ``embedding_bag`` (a few percent of the
-    conv's forward + backward)."""
+    """``linear(sample(...), kernel, bias)`` that keeps for backward the small sampling inputs and the
+    kernel itself, not the sampled columns (taps times the input's size: 17 MiB per deformable conv
+    of ViT-Split-S at 512 px) nor the kernel's reordered copy; the backward samples and reorders
+    again, which costs one ``embedding_bag`` (a few percent of the conv's forward + backward)."""
 
     @staticmethod
     def forward(ctx, rows, table, weights, kernel, bias):
         ctx.save_for_backward(rows, table, weights, kernel)
         ctx.has_bias = bias is not None
-        return F.linear(_sample(rows, table, weights, kernel.shape[1] // table.shape[1]), kernel, bias)
+        taps = kernel.shape[2] * kernel.shape[3]
+        return F.linear(_sample(rows, table, weights, taps), _as_columns(kernel), bias)
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -107,11 +112,15 @@ class _SampledLinear(torch.autograd.Function):
         with torch.enable_grad():
             table = table.detach().requires_grad_(needs_table)
             weights = weights.detach().requires_grad_(needs_weights)
-            columns = _sample(rows, table, weights, kernel.shape[1] // table.shape[1])
-        grad_kernel = grad_out.t().mm(columns.detach()) if needs_kernel else None
+            columns = _sample(rows, table, weights, kernel.shape[2] * kernel.shape[3])
+        grad_kernel = None
+        if needs_kernel:
+            out_channels, channels, kernel_h, kernel_w = kernel.shape
+            grad_kernel = grad_out.t().mm(columns.detach()).view(out_channels, kernel_h, kernel_w, channels)
+            grad_kernel = grad_kernel.permute(0, 3, 1, 2)
         grad_bias = grad_out.sum(0) if ctx.has_bias and needs_bias else None
         inputs = [t for t in (table, weights) if t.requires_grad]
-        grads = iter(torch.autograd.grad(columns, inputs, grad_out.mm(kernel)) if inputs else ())
+        grads = iter(torch.autograd.grad(columns, inputs, grad_out.mm(_as_columns(kernel))) if inputs else ())
         grad_table = next(grads) if needs_table else None
         grad_weights = next(grads) if needs_weights else None
         return None, grad_table, grad_weights, grad_kernel, grad_bias

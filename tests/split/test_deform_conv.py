@@ -119,10 +119,12 @@ def test_cuda_uses_torchvisions_kernel_in_every_dtype():
     assert deform_conv2d(*[t.bfloat16() for t in cuda], **settings).dtype == torch.bfloat16
 
 
-def test_backward_keeps_the_sampling_inputs_not_the_sampled_columns():
+def test_backward_keeps_the_sampling_inputs_and_kernel_not_the_columns_or_a_kernel_copy():
     (x, offset, weight, bias), settings = _case((1, 16, 8, 9, 9, 3, 1, 1, 1))
     saved = []
     with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
         sampled_deform_conv2d(x, offset, weight, bias, **settings)
     columns = 9 * 9 * 9 * 16  # pixels x taps x channels
     assert saved and max(t.numel() for t in saved) < columns
+    kernel_sized = [t for t in saved if t.numel() == weight.numel()]
+    assert kernel_sized and all(t.data_ptr() == weight.data_ptr() for t in kernel_sized)
