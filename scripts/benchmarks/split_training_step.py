@@ -14,9 +14,11 @@ AdamW is the fused implementation for every variant (on one CPU thread it steps 
 runs every forward under bf16 autocast (weights and optimiser stay in float32).
 
 Step times are medians over rounds in which every variant runs one step, so load changes on a
-shared machine hit all variants alike. Peak memory is measured per variant in a fresh process:
-``torch.cuda.max_memory_allocated`` on GPU, the growth of the peak resident set over the built
-model on CPU. Ratios are taken within one invocation.
+shared machine hit all variants alike. Peak memory is measured per variant in a fresh process, over
+two steps: ``torch.cuda.max_memory_allocated`` on GPU; on CPU the peak growth of the bytes malloc
+has handed out and not yet freed (its counterpart) and of the resident set (which adds the
+allocator's slack), both over the built model. Ratios are taken within one invocation. As in
+``dense train``, the logits are dropped before the backward.
 
     python scripts/benchmarks/split_training_step.py --sizes s b
     python scripts/benchmarks/split_training_step.py --sizes s b --bf16
