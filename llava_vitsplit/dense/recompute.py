@@ -27,10 +27,14 @@ def group_norm_gelu_batch_norm_conv(
 ) -> torch.Tensor:
     """``conv(batch_norm(gelu(group_norm(x))))``; when autograd would record it, recomputed in the backward.
 
-    Without gradients (inference, ``torch.no_grad``) this is the modules' own forward.
+    Without gradients (inference, ``torch.no_grad``) this is the modules' own forward, and so it is
+    for any subclass of the three (``SyncBatchNorm``, which ``dense train`` uses on several GPUs,
+    normalises with statistics across processes, which the slices here do not).
     """
     params = [group_norm.weight, group_norm.bias, batch_norm.weight, batch_norm.bias, conv.weight, conv.bias]
-    if not torch.is_grad_enabled() or not any(t is not None and t.requires_grad for t in [x, *params]):
+    exact_types = (type(group_norm), type(batch_norm), type(conv)) == (nn.GroupNorm, nn.BatchNorm2d, nn.Conv2d)
+    records = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in [x, *params])
+    if not (records and exact_types):
         return conv(batch_norm(F.gelu(group_norm(x))))
     return _RecomputedTail.apply(x, _TailLayers(group_norm, batch_norm, conv), *params)
 

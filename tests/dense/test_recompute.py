@@ -95,3 +95,16 @@ def test_recomputed_tail_without_grad_is_the_modules_own_forward():
     with torch.no_grad():
         out = group_norm_gelu_batch_norm_conv(x, group_norm, batch_norm, conv)
         assert torch.equal(out, conv(batch_norm(F.gelu(group_norm(x)))))
+
+
+def test_sync_batch_norm_keeps_the_plain_modules():
+    """``dense train`` converts BatchNorm to SyncBatchNorm on several GPUs: its cross-process statistics
+    are not what the slices compute, so the modules run as they are."""
+    group_norm, conv = nn.GroupNorm(32, 64), nn.Conv2d(64, 5, 1)
+    batch_norm = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.BatchNorm2d(64)))[0].eval()
+    x = torch.randn(1, 64, 8, 8, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = group_norm_gelu_batch_norm_conv(x, group_norm, batch_norm, conv)
+    assert len([t for t in saved if t.numel() >= x.numel()]) > 1
+    torch.testing.assert_close(out, conv(batch_norm(F.gelu(group_norm(x)))))
