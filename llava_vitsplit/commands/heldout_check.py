@@ -21,6 +21,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--version", default="v1", help="conversation template the model was fine-tuned with")
     parser.add_argument("--batch-size", type=int, default=16, help="questions per generate call")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="answer length limit")
+    parser.add_argument(
+        "--dtype", default="float32",
+        help="weights' dtype for answering: float32, or bfloat16 (about twice as fast on a CPU with bf16 "
+        "instructions; the quick start trains under bf16 autocast, so its matrix products already ran in bf16)",
+    )
     parser.add_argument("--output", help="JSON file for predictions and scores (default: MODEL_PATH/heldout_results.json)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_overwrite_flag(parser)
@@ -33,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
+    from llava_vitsplit.eval.inference import parse_dtype
     from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration, LlavaViTSplitProcessor
     from llava_vitsplit.quickstart.heldout import answer_questions
     from llava_vitsplit.quickstart.scene_dataset import HELDOUT_FILE, load_heldout
@@ -40,11 +46,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1 or args.max_new_tokens < 1:
         raise SystemExit("--batch-size and --max-new-tokens must be positive")
+    try:
+        dtype = parse_dtype(args.dtype)
+    except ValueError as error:
+        raise SystemExit(f"--dtype: {error}") from None
     model_path, data = Path(args.model_path), Path(args.data)
     output = Path(args.output) if args.output else model_path / "heldout_results.json"
     check_outputs({"--output": output}, [data / HELDOUT_FILE], overwrite=args.overwrite)
     heldout = load_heldout(data / HELDOUT_FILE)
-    model = LlavaViTSplitForConditionalGeneration.from_pretrained(model_path).eval()
+    model = LlavaViTSplitForConditionalGeneration.from_pretrained(model_path, dtype=dtype).eval()
     processor = LlavaViTSplitProcessor.from_pretrained(model_path)
     start = time.perf_counter()
     predictions = answer_questions(

@@ -11,6 +11,7 @@ Prompts are used as given, or rendered by a conversation ``template`` (anything 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,6 +52,9 @@ def generate_answers(
         generation_config = decoding_config(
             max_new_tokens=max_new_tokens, temperature=temperature if do_sample else 0.0, top_p=top_p, num_beams=num_beams
         )
+    if generation_config.pad_token_id is None:  # in the config: generate warns when it comes as a keyword too
+        generation_config = copy.deepcopy(generation_config)
+        generation_config.pad_token_id = processor.tokenizer.pad_token_id
     # stop strings are matched on decoded text, so generate needs the tokenizer
     tokenizer = {"tokenizer": processor.tokenizer} if generation_config.stop_strings else {}
     device = next(model.parameters()).device
@@ -72,7 +76,6 @@ def generate_answers(
             output = model.generate(
                 **inputs,
                 generation_config=generation_config,
-                pad_token_id=processor.tokenizer.pad_token_id,
                 **tokenizer,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
