@@ -112,6 +112,10 @@ def _register_train(actions) -> None:
         "--crop-size", type=int, nargs="+", metavar="PX", help="training crop H [W]; scales follow it (detection: Mask R-CNN resize SHORT LONG)"
     )
     run.add_argument("--no-photometric", action="store_true", help="no photometric distortion (segmentation)")
+    run.add_argument(
+        "--scale-jitter", type=int, metavar="PX",
+        help="detection: large-scale jitter (rescale 0.1-2x, crop/pad to a PX square; use with --crop-size PX PX)",
+    )  # fmt: skip
     run.add_argument("--eval-interval", type=int)
     run.add_argument("--save-interval", type=int)
     run.add_argument("--log-interval", type=int)
@@ -178,7 +182,7 @@ def run_train(args: argparse.Namespace) -> int:
             "dataset", "backbone_path", "resume", "iters", "batch_size", "grad_accum", "learning_rate",
             "weight_decay", "task_head_lr_mult", "layer_decay", "schedule", "warmup_iters", "max_grad_norm", "eval_interval",
             "save_interval", "log_interval", "keep_checkpoints", "eval_max_images", "mixed_precision", "num_workers", "seed",
-            "position_interpolation",
+            "position_interpolation", "scale_jitter",
         )
     }  # fmt: skip
     config = DenseTrainConfig.from_preset(

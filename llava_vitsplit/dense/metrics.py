@@ -5,7 +5,10 @@ Both accumulate a small tensor of sums (``state``), so processes can add their s
 
 Segmentation follows MMSeg: one confusion matrix over all pixels of all images; a class's IoU is
 NaN when it is absent from both labels and predictions, its Acc when absent from the labels; means
-skip NaNs; values are percentages. Depth follows the NYU convention (Eigen et al.): each metric is
+skip NaNs; values are percentages. ``mIoU_labelled`` (ours, not MMSeg's) averages IoU over the classes
+present in the labels only: a class that is only predicted still costs the IoU of the classes whose
+pixels it took, but does not add a zero of its own, so a few stray pixels of an absent class do not
+move the mean by 1/(number of classes seen). Depth follows the NYU convention (Eigen et al.): each metric is
 computed per image over its valid pixels, then averaged over images; predictions are clamped to the
 depth range first.
 """
@@ -63,6 +66,7 @@ class SegmentationMetrics:
         return {
             "aAcc": 100 * (hits.sum() / total).item() if total > 0 else math.nan,
             "mIoU": 100 * _nanmean(iou),
+            "mIoU_labelled": 100 * _nanmean(iou[label_area > 0]),
             "mAcc": 100 * _nanmean(acc),
             "per_class": [
                 {"class": name, "IoU": 100 * i, "Acc": 100 * a}
@@ -134,7 +138,10 @@ def format_segmentation_table(result: dict) -> str:
     for row in result["per_class"]:
         lines.append(f"{row['class']:<{width}}  {_pct(row['IoU'])}  {_pct(row['Acc'])}")
     lines.append("")
-    lines.append(f"aAcc {_pct(result['aAcc'])}  mIoU {_pct(result['mIoU'])}  mAcc {_pct(result['mAcc'])}")
+    lines.append(
+        f"aAcc {_pct(result['aAcc'])}  mIoU {_pct(result['mIoU'])}  mAcc {_pct(result['mAcc'])}  "
+        f"mIoU(labelled classes) {_pct(result['mIoU_labelled'])}"
+    )
     return "\n".join(lines)
 
 

@@ -12,8 +12,9 @@ Output folder::
     metrics.jsonl                one line per logged step and per evaluation
     checkpoints/checkpoint_N/    Accelerate's state at step N (weights, optimiser, scheduler, RNG),
                                  part/ (a loadable part: dense_task.json + model.safetensors) and
-                                 trainer_state.json (written last: the checkpoint is complete); the
-                                 newest keep_checkpoints complete ones are kept
+                                 trainer_state.json (written last: the checkpoint is complete);
+                                 Accelerate's ProjectConfiguration names them and keeps the newest
+                                 keep_checkpoints
     final/                       the trained part
 """
 
@@ -35,7 +36,6 @@ from tqdm.auto import tqdm
 
 from llava_vitsplit.checkpoints import (
     TRAINER_STATE,
-    is_complete,
     latest_complete_checkpoint,
     numbered_checkpoints,
 )
@@ -98,6 +98,9 @@ class DenseTrainConfig:
     val_split: str | None = "val"
     eval_max_images: int | None = None
     photometric: bool = True
+    scale_jitter: int | None = None
+    """Large-scale jitter (detection): rescale each image 0.1-2x around a ``scale_jitter`` square, then
+    crop/pad it to that square; ``None``: the 1x recipe (flip only, Mask R-CNN resizes)."""
     resume: str | None = None
     mixed_precision: str | None = None
     """``no``, ``bf16`` or ``fp16``; ``None``: Accelerate's setting (``accelerate launch --mixed_precision``)."""
@@ -131,6 +134,11 @@ class DenseTrainConfig:
             )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"DenseTrainConfig.schedule = {self.schedule!r}: choose one of {SCHEDULES}")
+        if self.scale_jitter is not None:
+            if self.scale_jitter < 1:
+                raise ValueError(f"DenseTrainConfig.scale_jitter = {self.scale_jitter} must be >= 1 (or None)")
+            if "scale_jitter" not in get_task(self.task).train_fields:
+                raise ValueError(f"DenseTrainConfig.scale_jitter: the {self.task} task has no large-scale jitter")
         if self.mixed_precision not in (None, "no", "bf16", "fp16"):
             raise ValueError(
                 f"DenseTrainConfig.mixed_precision = {self.mixed_precision!r}: choose no, bf16 or fp16"
@@ -298,11 +306,16 @@ class DenseTrainer:
 
     def setup(self, backbone: nn.Module | None) -> None:
         from accelerate import Accelerator
-        from accelerate.utils import GradientAccumulationPlugin, set_seed
+        from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
 
         config = self.config
         self.accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
+            project_config=ProjectConfiguration(
+                project_dir=str(config.output_dir),
+                automatic_checkpoint_naming=True,
+                total_limit=config.keep_checkpoints,
+            ),
             gradient_accumulation_plugin=GradientAccumulationPlugin(
                 num_steps=config.grad_accum, sync_with_dataloader=False
             ),
@@ -455,25 +468,15 @@ class DenseTrainer:
         return metrics
 
     def save(self) -> Path:
-        """A checkpoint at the current step: Accelerate's state, the loadable part, and
-        ``trainer_state.json`` last; then only the newest ``keep_checkpoints`` complete ones stay.
-
-        The folder is named here rather than by ``ProjectConfiguration(automatic_checkpoint_naming=True)``:
-        under two CPU processes (gloo) its "folder already exists" check, made by every process before
-        its barrier, raced with the other process creating the folder."""
+        """A checkpoint at the current step: Accelerate's state (named ``checkpoint_<step>`` and rotated to
+        the newest ``keep_checkpoints`` by its ``ProjectConfiguration``), the loadable part, and
+        ``trainer_state.json`` last (the checkpoint is complete)."""
         accelerator = self.accelerator
-        folder = self.config.output_dir / "checkpoints" / f"checkpoint_{self.step_count}"
-        accelerator.save_state(str(folder))
+        accelerator.project_configuration.iteration = self.step_count  # Accelerate numbers by saves; we by steps
+        folder = Path(accelerator.save_state())
         self.save_part(folder / PART_FOLDER)
         if accelerator.is_main_process:
             (folder / TRAINER_STATE).write_text(json.dumps({"step": self.step_count}) + "\n")
-            complete = [
-                path
-                for _, path in numbered_checkpoints(folder.parent, CHECKPOINT_PATTERN)
-                if is_complete(path)
-            ]
-            for stale in complete[self.config.keep_checkpoints :]:
-                shutil.rmtree(stale)
         accelerator.wait_for_everyone()
         return folder
 

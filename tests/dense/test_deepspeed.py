@@ -46,7 +46,7 @@ def test_two_processes_under_zero2_train_the_weights_of_two_plain_processes(tmp_
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     # DeepSpeed really wrapped the part: each rank wrote its own ZeRO shard of the optimiser state.
-    shards = sorted(p.name for p in sharded.glob("checkpoints/iter_*/state/pytorch_model/zero_pp_rank_*_optim_states.pt"))
+    shards = sorted(p.name for p in sharded.glob("checkpoints/checkpoint_*/pytorch_model/zero_pp_rank_*_optim_states.pt"))
     assert shards == ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
 
     losses = {}

@@ -30,7 +30,11 @@ def test_two_processes_train_and_score_every_image_once(tmp_path):
     out = tmp_path / "run"
     train = ["dense", "train", "--preset", "nyu-s", "--dataset", "folder", "--data-root", str(data)]
     train += ["--backbone-path", str(tmp_path / "backbone"), "--output-dir", str(out), "--crop-size", "32"]
-    run([*train, "--iters", "2", "--batch-size", "4", "--num-workers", "0", *TINY_ARGS], processes=2)
+    train += ["--batch-size", "4", "--num-workers", "0", "--save-interval", "1", "--keep-checkpoints", "1", *TINY_ARGS]
+    run([*train, "--iters", "2"], processes=2)
+    # Accelerate names (by step) and rotates the checkpoints with both processes saving
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint_2"]
+    assert (out / "checkpoints" / "checkpoint_2" / "trainer_state.json").is_file()
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     distributed = [r["eval"] for r in logged if "eval" in r][-1]
     assert distributed["images"] == 3  # 2 + 1 images on the two processes, summed
@@ -49,6 +53,10 @@ def test_two_processes_train_and_score_every_image_once(tmp_path):
         ]
         run(evaluate, processes)
         scores[processes] = json.loads(target.read_text())["metrics"]
+    run([*train, "--iters", "3", "--resume", "auto"], processes=2)  # both processes resume from step 2
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["checkpoint_3"]
+    resumed = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in resumed if "loss" in r] == [2, 3]  # logged at the last step of each run
     for name in ("abs_rel", "rmse", "delta1"):
         assert scores[2][name] == pytest.approx(scores[1][name], rel=1e-5)
         assert distributed[name] == pytest.approx(scores[1][name], rel=1e-4)

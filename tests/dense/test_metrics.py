@@ -34,7 +34,7 @@ def test_iou_acc_and_their_means_match_the_hand_worked_values():
     # IoU = TP / (TP + FP + FN): 1/3, 2/3, 0/1; Acc = TP / labelled: 1/2, 2/2, 0/1.
     assert ious == pytest.approx([100 / 3, 200 / 3, 0.0])
     assert accs == pytest.approx([50.0, 100.0, 0.0])
-    assert result["mIoU"] == pytest.approx(100 / 3)
+    assert result["mIoU"] == result["mIoU_labelled"] == pytest.approx(100 / 3)  # every class labelled
     assert result["mAcc"] == pytest.approx(50.0)
     assert result["aAcc"] == pytest.approx(60.0)  # 3 of 5 labelled pixels
 
@@ -51,6 +51,7 @@ def test_a_class_only_predicted_scores_zero_iou_and_nan_accuracy():
     row = metrics.compute()["per_class"][1]
     assert row["IoU"] == 0.0 and math.isnan(row["Acc"])
     assert metrics.compute()["mIoU"] == pytest.approx(25.0)  # (1/2 + 0) / 2
+    assert metrics.compute()["mIoU_labelled"] == pytest.approx(50.0)  # class 0 only: its IoU still pays
 
 
 def test_states_of_two_shards_add_up_to_the_whole():

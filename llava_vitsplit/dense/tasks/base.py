@@ -53,6 +53,8 @@ class DenseTask(ABC):
     name: ClassVar[str]
     aliases: ClassVar[tuple[str, ...]] = ()
     """Older names that still load (from saved ``dense_task.json`` files); never written."""
+    train_fields: ClassVar[frozenset[str]] = frozenset()
+    """Task-specific ``DenseTrainConfig`` fields this task reads (a run that sets another one fails)."""
 
     # ---- the trained part's settings (``DenseTaskConfig``)
 

@@ -22,6 +22,7 @@ DRAW_SCORE_THRESHOLD = 0.5
 class DetectionTask(DenseTask):
     name = "detection"
     aliases = ("mask-rcnn",)
+    train_fields = frozenset({"scale_jitter"})
 
     def part_fields(self, labels) -> dict:
         return {"class_names": labels.class_names, "options": {"category_ids": list(labels.category_ids)}}
@@ -72,7 +73,7 @@ class DetectionTask(DenseTask):
     def train_transform(self, config, labels):
         from ..detection.dataset import train_transforms
 
-        return train_transforms()
+        return train_transforms(jitter_size=config.scale_jitter)
 
     def eval_transform(self):
         return None

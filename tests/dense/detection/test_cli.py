@@ -29,7 +29,7 @@ def trained(tmp_path_factory):
     write_coco_folder(root / "coco", train=4, val=1)
     argv = ["dense", "train", "--preset", "coco-s", "--data-root", str(root / "coco"), "--backbone-path",
             str(root / "backbone"), "--output-dir", str(root / "run"), "--crop-size", "64", "96", "--iters", "2",
-            "--batch-size", "2", "--warmup-iters", "1", "--num-workers", "0", *SPLIT_ARGS, *OPTIONS]  # fmt: skip
+            "--batch-size", "2", "--warmup-iters", "1", "--num-workers", "0", "--scale-jitter", "80", *SPLIT_ARGS, *OPTIONS]  # fmt: skip
     assert main(argv) == 0
     return root
 
@@ -38,6 +38,7 @@ def test_train_eval_predict(trained, capsys):
     config = json.loads((trained / "run" / "final" / "dense_task.json").read_text())
     assert config["task"] == "detection" and config["options"]["category_ids"] == [3, 7]
     assert config["options"]["min_size"] == [64] and config["options"]["proposals"] == [64, 32]
+    assert json.loads((trained / "run" / "train_config.json").read_text())["scale_jitter"] == 80
     out = trained / "eval.json"
     argv = ["dense", "eval", "--checkpoint", str(trained / "run" / "final"), "--data-root", str(trained / "coco"),
             "--output", str(out)]  # fmt: skip

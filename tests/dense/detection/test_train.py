@@ -111,3 +111,24 @@ def test_1x_step_schedule_with_warmup():
         scheduler.step()
     assert lrs[0] == pytest.approx(1e-7) and lrs[10] == pytest.approx(1e-4) and lrs[79] == pytest.approx(1e-4)
     assert lrs[80] == pytest.approx(1e-5) and lrs[110] == pytest.approx(1e-6)  # epochs 8 and 11 of 12
+
+
+def test_large_scale_jitter_is_a_train_option(coco_root, tmp_path):
+    """`--scale-jitter PX`: each training image comes out a PX square (rescaled 0.1-2x, cropped or
+    padded) with its boxes and masks following it; the per-pixel tasks refuse the option."""
+    config = tiny_config(coco_root, tmp_path, scale_jitter=80)
+    task = get_task("detection")
+    dataset = CocoDetectionDataset(coco_root, "train", category_ids=(3, 7))
+    dataset.transform = task.train_transform(config, dataset.labels)
+    for index in range(len(dataset)):
+        image, target = dataset[index]
+        assert image.shape[-2:] == (80, 80) and target["masks"].shape[-2:] == (80, 80)
+        boxes = target["boxes"]
+        assert len(boxes) == len(target["masks"]) and (boxes[:, 2:] <= 80).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    dataset.transform = task.train_transform(tiny_config(coco_root, tmp_path), dataset.labels)
+    stored = dataset.instances.images[dataset.image_ids[0]]
+    assert dataset[0][0].shape[-2:] == (stored["height"], stored["width"])  # the 1x recipe: flip only
+    with pytest.raises(ValueError, match="segmentation task has no large-scale jitter"):
+        DenseTrainConfig.from_preset("ade20k-s", coco_root, tmp_path, scale_jitter=80)
+    with pytest.raises(ValueError, match="scale_jitter = 0 must be >= 1"):
+        tiny_config(coco_root, tmp_path, scale_jitter=0)
