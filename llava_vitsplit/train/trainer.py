@@ -83,6 +83,18 @@ class LlavaTrainer(Trainer):
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
 
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        result = super().compute_loss(model, inputs, *args, **kwargs)
+        loss = result[0] if isinstance(result, tuple) else result
+        if model.training and not loss.requires_grad:
+            # A text-only batch while the LLM is frozen reaches no trainable parameter. Its backward
+            # must still run (other ranks wait for its gradient all-reduce), so the loss is tied to the
+            # trainable parameters with weight zero: every gradient of this step is exactly zero.
+            anchor = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+            loss = loss + anchor
+            result = (loss, *result[1:]) if isinstance(result, tuple) else loss
+        return result
+
     def _offloads_optimizer(self) -> bool:
         if not self.is_deepspeed_enabled:
             return False

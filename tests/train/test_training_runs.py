@@ -129,6 +129,25 @@ def test_stage2_trains_on_records_with_two_images(stage1, tiny_parts, tmp_path):
     assert model.config.image_token_id is not None
 
 
+def test_stage2_with_a_frozen_llm_steps_through_text_only_batches(stage1, tiny_parts, tmp_path):
+    """`--freeze_backbone`: a text-only batch reaches no trainable parameter. Its step runs with zero
+    gradients (all ranks still meet in backward) instead of failing there, and changes nothing."""
+    records = json.loads((tiny_parts["data"] / "finetune.json").read_text())
+    text_only = [record for record in records if "image" not in record]
+    assert text_only
+    data_path = tmp_path / "text_only.json"
+    data_path.write_text(json.dumps((text_only * 8)[:8]))
+    output = tmp_path / "stage2-frozen-llm"
+    run(train_argv(tiny_parts, output, stage=2, max_steps=2, data_path=data_path, freeze_backbone=True,
+                   weight_decay=0.0, pretrain_mm_mlp_adapter=stage1 / PROJECTOR_WEIGHTS))
+    logged = [entry for entry in json.loads((output / "trainer_state.json").read_text())["log_history"] if "loss" in entry]
+    assert len(logged) == 2 and all(entry["grad_norm"] == 0.0 for entry in logged)
+    _, model, _, _ = load_pretrained_model(output, device="cpu")
+    state = model.state_dict()
+    for key, tensor in load_file(stage1 / PROJECTOR_WEIGHTS).items():
+        assert torch.equal(state[key], tensor), key
+
+
 def test_stage2_loads_the_stage1_projector_exactly(stage1, tiny_parts, tmp_path):
     from llava_vitsplit.train.arguments import parse_arguments
     from llava_vitsplit.train.model_setup import build_model
