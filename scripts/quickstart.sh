@@ -6,8 +6,9 @@
 #   bash scripts/quickstart.sh
 #
 # Rerunning it resumes an interrupted stage, and skips what is already done (weights, data, a
-# finished stage). FRESH=1 retrains both stages from scratch. With PYTHON set (an environment
-# that already has the package's dependencies), the set-up step is skipped.
+# finished stage). FRESH=1 retrains both stages from scratch. SEED=N trains both stages with
+# `--seed N` (default: the Trainer's 42). With PYTHON set (an environment that already has the
+# package's dependencies), the set-up step is skipped.
 START=$SECONDS
 if [[ -z "${PYTHON:-}" ]]; then bash "$(dirname "$0")/setup.sh"; fi
 source "$(dirname "$0")/common.sh"
@@ -29,11 +30,11 @@ quickstart_scenes
 # A finished stage leaves its llava_vitsplit_build.json; then it is not rerun.
 phase "3/5 stage 1: projector pretraining -> $PRETRAIN_OUT"
 if [[ -f "$PRETRAIN_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
-    OUTPUT_DIR="$PRETRAIN_OUT" bash scripts/pretrain.sh; fi
+    OUTPUT_DIR="$PRETRAIN_OUT" bash scripts/pretrain.sh ${SEED:+--seed "$SEED"}; fi
 phase "4/5 stage 2: instruction tuning -> $FINETUNE_OUT"
 if [[ -f "$FINETUNE_OUT/llava_vitsplit_build.json" ]]; then echo "done before; skipped"; else
-    OUTPUT_DIR="$FINETUNE_OUT" PRETRAIN_DIR="$PRETRAIN_OUT" bash scripts/finetune.sh; fi
+    OUTPUT_DIR="$FINETUNE_OUT" PRETRAIN_DIR="$PRETRAIN_OUT" bash scripts/finetune.sh ${SEED:+--seed "$SEED"}; fi
 phase "5/5 held-out questions"
-"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$QUICKSTART_DATA" --overwrite
+"$PYTHON" -m llava_vitsplit heldout-check --model-path "$FINETUNE_OUT" --data "$QUICKSTART_DATA" --dtype bfloat16 --overwrite
 echo
 echo "quick start finished in $(( SECONDS - START )) s"
