@@ -16,27 +16,29 @@ FIT = dict(
     crop_size=(320, 533),
     iters=100,
     batch_size=2,
-    learning_rate=2e-4,
+    learning_rate=1e-4,
     warmup_iters=10,
     eval_interval=20,
     save_interval=100,
     num_workers=0,
-    mixed_precision="bf16",
+    mixed_precision="no",
     task_options={"proposals": [500, 300], "rois_per_image": 128, "detections_per_image": 50},
 )
 
 
 @pytest.mark.slow
 def test_detection_fits_the_held_out_voc_objects(tmp_path):
-    """Over seeds 0-2 (docs/dense.md) box AP goes 3.9-5.0 -> 10.4-14.0 (AP50 11-21 -> 24-29) and mask AP
-    0.0-1.5 -> 6.7-10.1 (AP50 0-8 -> 16.8). With eight held-out objects AP moves in steps of one object
-    (seed 2's box AP50 ends 9 points below its best, at iteration 80), so the bounds leave a step or
+    """Over seeds 0-2 (docs/dense.md) box AP goes 3.2-7.7 -> 12.9-18.0 and mask AP 0.0-0.3 -> 6.7-10.1.
+    With eight held-out objects one evaluation moves by a matched object (seed 2's mask AP is 0.0 at
+    iteration 60 and 10.1 at 100), so the end of the run is the mean of its last two evaluations
+    (box AP 13.1-15.2, AP50 28.6-34.8, mask AP 5.9-7.6 over the seeds), and the bounds sit a step or
     more below the lowest seed."""
     from llava_vitsplit.quickstart.weights import ensure_dinov2_small
 
     backbone = load_backbone(ensure_dinov2_small())
     config = DenseTrainConfig.from_preset("coco-s", build_detection_sample(), tmp_path, **FIT)
     evaluations = train(config, backbone=backbone).evaluations
-    first, last = evaluations[0]["metrics"], evaluations[-1]["metrics"]
-    assert last["bbox_AP"] > 7 and last["bbox_AP"] > first["bbox_AP"] + 3 and last["bbox_AP50"] > 15
-    assert last["segm_AP"] > first["segm_AP"] + 2 and last["segm_AP50"] > 8
+    first = evaluations[0]["metrics"]
+    end = {key: sum(e["metrics"][key] for e in evaluations[-2:]) / 2 for key in first}
+    assert end["bbox_AP"] > 9 and end["bbox_AP"] > first["bbox_AP"] + 3 and end["bbox_AP50"] > 18
+    assert end["segm_AP"] > 3 and end["segm_AP"] > first["segm_AP"] + 2.5 and end["segm_AP50"] > 8
