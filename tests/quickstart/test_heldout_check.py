@@ -11,13 +11,17 @@ from llava_vitsplit.model import LlavaViTSplitForConditionalGeneration
 from llava_vitsplit.quickstart.scene_dataset import SceneDataConfig, make_scenes
 
 
-def test_heldout_check_answers_every_question_and_prints_the_table(tiny_parts, tmp_path, capsys):
-    data = make_scenes(tmp_path / "scenes", SceneDataConfig(num_train=2, num_heldout=2, image_size=32), progress=False)
+def save_tiny_model(tiny_parts, folder):
     model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
         tiny_parts["llm"], tiny_parts["tower"], projector_type="mlp2x_gelu"
     )
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+
+
+def test_heldout_check_answers_every_question_and_prints_the_table(tiny_parts, tmp_path, capsys):
+    data = make_scenes(tmp_path / "scenes", SceneDataConfig(num_train=2, num_heldout=2, image_size=32), progress=False)
+    save_tiny_model(tiny_parts, tmp_path / "model")
     output = tmp_path / "results.json"
     assert main(["heldout-check", "--model-path", str(tmp_path / "model"), "--data", str(data.out_dir),
                  "--max-new-tokens", "3", "--output", str(output), "--quiet"]) == 0
@@ -31,11 +35,7 @@ def test_heldout_check_answers_every_question_and_prints_the_table(tiny_parts, t
 
 def test_heldout_check_answers_in_bfloat16_and_names_a_bad_dtype(tiny_parts, tmp_path, capsys):
     data = make_scenes(tmp_path / "scenes", SceneDataConfig(num_train=1, num_heldout=1, image_size=32), progress=False)
-    model, processor = LlavaViTSplitForConditionalGeneration.from_parts(
-        tiny_parts["llm"], tiny_parts["tower"], projector_type="mlp2x_gelu"
-    )
-    model.save_pretrained(tmp_path / "model")
-    processor.save_pretrained(tmp_path / "model")
+    save_tiny_model(tiny_parts, tmp_path / "model")
     common = ["heldout-check", "--model-path", str(tmp_path / "model"), "--data", str(data.out_dir),
               "--max-new-tokens", "2", "--quiet"]
     output = tmp_path / "bf16.json"
