@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -60,6 +61,28 @@ class RunningDemo:
 
     def log_lines(self) -> list[str]:
         return self.log_path.read_text().splitlines()
+
+    def wait_for_log(self, matching: str, until: Callable[[list[str]], bool], start: int = 0,
+                     timeout_s: float = 30) -> list[str]:
+        """The log lines from line `start` on that contain `matching`, once `until` holds for them.
+
+        A server logs a generation after its client has the answer, so a test that read the log
+        right after the answer could be early: it waits for the lines instead."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [line for line in self.log_lines()[start:] if matching in line]
+            if until(found):
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server's log lines with {matching!r} did not become complete within "
+                            f"{timeout_s} s:\n" + "\n".join(self.log_lines()[start:]))
+            time.sleep(0.05)
+
+
+
+def batch_rows(log_lines: list[str]) -> int:
+    """Requests answered in the scheduler's "batch of N: ..." log lines."""
+    return sum(int(line.split("batch of ")[1].split(":")[0]) for line in log_lines)
 
 
 def free_port() -> int:

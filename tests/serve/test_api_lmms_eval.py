@@ -24,7 +24,7 @@ from tests.eval.benchmark_data import POPE_ITEMS, POPE_SUFFIX, export_benchmark
 from tests.eval.entry_points import REPO_ROOT, write_dist_info
 from tests.eval.tiny_checkpoint import build_model, save_checkpoint, teach
 
-from .conftest import running_api_server
+from .conftest import batch_rows, running_api_server
 
 pytestmark = pytest.mark.slow
 
@@ -76,9 +76,9 @@ def test_openai_model_through_the_server_scores_as_the_local_model(work, tmp_pat
             root, "served", "openai",
             f"model={SERVED_NAME},base_url={server.url}v1,api_key=eval-key,timeout=300,max_retries=1,num_concurrent=4",
         )
-        batches = [line for line in server.log_lines() if "batch of" in line]
+        batches = server.wait_for_log("batch of", until=lambda lines: batch_rows(lines) >= len(POPE_ITEMS))
     print("answers:", local_answers, served_answers)
     assert served_answers == local_answers
     assert {name: served[name] for name in METRICS} == {name: local[name] for name in METRICS}
     assert 0 < local["pope_accuracy,none"] < 1  # a taught model, not noise: the comparison means something
-    assert sum(int(line.split("batch of ")[1].split(":")[0]) for line in batches) == len(POPE_ITEMS)
+    assert batch_rows(batches) == len(POPE_ITEMS)

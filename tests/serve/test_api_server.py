@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from .conftest import running_api_server
+from .conftest import batch_rows, running_api_server
 
 API_KEY = "test-key-123"
 MODEL = "tiny-served"
@@ -158,7 +158,7 @@ def test_requests_sent_together_are_batched_and_answer_as_alone(server):
         together = list(pool.map(lambda iq: greedy(server, ask(iq[1], RED if iq[0] % 2 else BLUE))
                                  .choices[0].message.content, enumerate(questions)))
     assert together == alone
-    batches = [line for line in server.log_lines()[before:] if "batch of" in line]
+    batches = server.wait_for_log("batch of", until=lambda lines: batch_rows(lines) == len(questions), start=before)
     assert any("batch of 1:" not in line for line in batches), batches  # at least one batch held several
 
 
@@ -274,8 +274,7 @@ def test_disconnect_mid_stream_frees_the_slot(busy_server):
         received = [next(lines) for _ in range(6)]  # a few tokens arrived: the answer is being written
         assert all(line == "" or line.startswith("data: {") for line in received)
     wait_for(busy_server, lambda status: status["running"] == 0, what="the dropped stream to leave the model")
-    gone = [line for line in busy_server.log_lines() if "tokens (cancelled)" in line]
-    assert gone, "the server did not notice the disconnect"
+    gone = busy_server.wait_for_log("tokens (cancelled)", until=bool)  # the server noticed the disconnect
     written = int(gone[-1].split("batch of 1: ")[1].split(" new tokens")[0])
     assert written < 6000
     answer = client(busy_server).chat.completions.create(

@@ -108,6 +108,7 @@ def test_users_at_once_are_queued_not_mixed(demo_server, example_photos):
         assert history[:2] == [("user", f"file:{image.name}"), ("user", text)]
         assert history[-1] == solo, "an answer given while others waited must equal the answer given alone"
     # The server logs when each generation starts and ends: queued, they never overlap.
+    demo_server.wait_for_log("generated ", until=lambda ends: len(ends) == len(questions), start=log_start)
     events = [("start" if "generating:" in line else "end") for line in demo_server.log_lines()[log_start:]
               if "generating:" in line or "generated " in line]
     assert events == ["start", "end"] * len(questions)
