@@ -40,3 +40,19 @@ def test_split_training_step_benchmark_runs_in_bf16():
     allocated_ratio, rss_ratio = rows[0][1:]  # full fine-tuning against itself
     assert float(allocated_ratio) == float(rss_ratio) == 1.0
     assert re.search(r"size S: ViT-Split step = [0-9.]+x the ideal step", out)
+
+
+def test_projector_probe_cosines_tell_distinct_objects_from_blurred_ones():
+    import torch
+
+    token_cosines = runpy.run_path(str(SCRIPTS / "projector_probe.py"))["token_cosines"]
+    # Two objects on a 4x4 grid, each covering one patch: (row 0, col 0) and (row 2, col 3).
+    scene = {"scene": {"objects": [{"x": 0.125, "y": 0.125, "size": 0.2}, {"x": 0.875, "y": 0.625, "size": 0.2}]}}
+    background, red, blue = torch.eye(3)
+    distinct = background.repeat(4, 4, 1)
+    distinct[0, 0], distinct[2, 3] = red, blue
+    assert token_cosines(distinct[None], [scene]) == pytest.approx((0.0, 0.0))
+    # A blur that adds the background to each object token brings both cosines up to 1/sqrt(2) and 1/2.
+    blurred = distinct.clone()
+    blurred[0, 0], blurred[2, 3] = red + background, blue + background
+    assert token_cosines(blurred[None], [scene]) == pytest.approx((2**-0.5, 0.5))
