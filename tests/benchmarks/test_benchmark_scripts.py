@@ -56,3 +56,28 @@ def test_projector_probe_cosines_tell_distinct_objects_from_blurred_ones():
     blurred = distinct.clone()
     blurred[0, 0], blurred[2, 3] = red + background, blue + background
     assert token_cosines(blurred[None], [scene]) == pytest.approx((2**-0.5, 0.5))
+
+
+def _gpu_report(tmp_path, **env) -> str:
+    report = tmp_path / "report.md"
+    subprocess.run(["bash", str(SCRIPTS / "gpu_report.sh"), str(report)], check=True, capture_output=True,
+                   env={**os.environ, "OMP_NUM_THREADS": "1", "SMALL": "1", "PYTHON": sys.executable, **env})
+    return report.read_text()
+
+
+@pytest.mark.slow
+def test_gpu_report_dry_run_writes_every_section_with_its_table(tmp_path):
+    report = _gpu_report(tmp_path)
+    sections = report.split("\n## ")[1:]
+    assert [s.splitlines()[0] for s in sections] == [
+        "ViT-Split training step against full fine-tuning (bf16)", "Deformable convolution, float32",
+        "Deformable convolution, bf16 autocast", "LLaVA stage-1 and stage-2 steps",
+    ]
+    assert "| S | vitsplit |" in sections[0] and "| ours (bilinear sampling + matmul) |" in sections[1]
+    assert "2     vitsplit (official)" in sections[3]
+    assert "failed" not in report and "ran out" not in report
+
+
+def test_gpu_report_notes_a_section_that_runs_out_and_goes_on(tmp_path):
+    report = _gpu_report(tmp_path, SECTION_LIMIT="1")
+    assert report.count("ran out of its 1 s") == 4  # every section is written, none stops the report
