@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU report: every step benchmark a GPU user reads, run once, its tables in one Markdown file.
 #
-#   bash scripts/benchmarks/gpu_report.sh [REPORT]    # default gpu_report.md; about 8 minutes on one H200
+#   bash scripts/benchmarks/gpu_report.sh [REPORT]    # default gpu_report.md; meant to fit 8 minutes on one H200
 #   SMALL=1 bash scripts/benchmarks/gpu_report.sh     # the same sections at CPU-sized shapes (a dry run)
 #
 # Sections, all under bf16 autocast with PyTorch's sdpa attention:
