@@ -38,13 +38,18 @@ from llava_vitsplit.split import frozen_hidden_states
 ATTRIBUTES = ("colour", "shape")
 
 
+def centre_patch(obj: dict, rows: int, cols: int) -> tuple[int, int]:
+    """`(row, col)` of the patch under an object's centre on a `rows` x `cols` grid."""
+    return min(int(obj["y"] * rows), rows - 1), min(int(obj["x"] * cols), cols - 1)
+
+
 def object_tokens(token_maps: torch.Tensor, scenes: list[dict]) -> torch.Tensor:
     """`(num_objects, C)`: the token under each object's centre, from `(num_images, h, w, C)` maps."""
     rows, cols = token_maps.shape[1:3]
     picked = []
     for image_tokens, scene in zip(token_maps, scenes):
         for obj in scene["scene"]["objects"]:
-            picked.append(image_tokens[min(int(obj["y"] * rows), rows - 1), min(int(obj["x"] * cols), cols - 1)])
+            picked.append(image_tokens[centre_patch(obj, rows, cols)])
     return torch.stack(picked)
 
 
@@ -62,7 +67,8 @@ def token_cosines(token_maps: torch.Tensor, scenes: list[dict]) -> tuple[float, 
         for obj in scene["scene"]["objects"]:
             half = obj["size"] / 2
             covered |= ((centre_y[:, None] - obj["y"]).abs() < half) & ((centre_x[None, :] - obj["x"]).abs() < half)
-            centres.append(min(int(obj["y"] * rows), rows - 1) * cols + min(int(obj["x"] * cols), cols - 1))
+            row, col = centre_patch(obj, rows, cols)
+            centres.append(row * cols + col)
         objects, background = tokens[centres], tokens[~covered.flatten()]
         against_background.append((objects @ background.T).mean())
         if len(centres) > 1:

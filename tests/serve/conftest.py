@@ -79,7 +79,6 @@ class RunningDemo:
             time.sleep(0.05)
 
 
-
 def batch_rows(log_lines: list[str]) -> int:
     """Requests answered in the scheduler's "batch of N: ..." log lines."""
     return sum(int(line.split("batch of ")[1].split(":")[0]) for line in log_lines)
