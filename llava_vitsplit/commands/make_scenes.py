@@ -13,6 +13,8 @@ _DEFAULTS = {
     "num_heldout": 80,
     "image_size": 112,
     "seed": 0,
+    "conversations_per_image": 1,
+    "caption_probability": 0.3,
 }
 
 
@@ -41,6 +43,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--image-size", type=int, default=_DEFAULTS["image_size"], help="image side in pixels"
     )
     parser.add_argument("--seed", type=int, default=_DEFAULTS["seed"], help="random seed")
+    parser.add_argument(
+        "--conversations-per-image",
+        type=int,
+        default=_DEFAULTS["conversations_per_image"],
+        help="stage-2 conversations per training image, each with its own questions",
+    )
+    parser.add_argument(
+        "--caption-probability",
+        type=float,
+        default=_DEFAULTS["caption_probability"],
+        help="share of stage-2 conversations that end with the image's caption",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -53,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "command", None) == DEPRECATED_NAME:
         print(f"note: {DEPRECATED_NAME} is now make-scenes; the old name goes in a later release", file=sys.stderr)
     config = SceneDataConfig(
-        num_train=args.num_train, num_heldout=args.num_heldout, image_size=args.image_size, seed=args.seed
+        num_train=args.num_train,
+        num_heldout=args.num_heldout,
+        image_size=args.image_size,
+        seed=args.seed,
+        conversations_per_image=args.conversations_per_image,
+        caption_probability=args.caption_probability,
     )
     data = make_scenes(args.out, config, progress=not args.quiet)
     state = "generated" if data.generated else "already up to date (same config and content)"

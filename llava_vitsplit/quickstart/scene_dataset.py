@@ -58,9 +58,7 @@ _DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_
 
 # One question of every type plus one more about an object: six short-answer turns per image.
 _EXTRA_TURN_TYPES = ("colour", "shape", "position")
-# Stage 2 keeps some captions, so the model still describes an image after finetuning.
-_CAPTION_TURN_PROBABILITY = 0.3
-# One text-only record per this many training images (at least one).
+# One text-only record per this many image conversations (at least one).
 _TRAIN_IMAGES_PER_TEXT_RECORD = 20
 
 
@@ -72,13 +70,26 @@ class SceneDataConfig:
     num_heldout: int = 80
     image_size: int = 112
     seed: int = 0
+    # Stage-2 conversations per training image, each with its own draw of questions: the same
+    # images asked about other objects and attributes, where another epoch would repeat them.
+    conversations_per_image: int = 1
+    # Share of stage-2 conversations that end with the caption: it keeps captioning alive after
+    # finetuning and names every object's colour and shape, in reading order.
+    caption_probability: float = 0.3
 
     def __post_init__(self) -> None:
+        if isinstance(self.caption_probability, bool) or not (
+            isinstance(self.caption_probability, (int, float)) and 0.0 <= self.caption_probability <= 1.0
+        ):
+            raise ValueError(
+                f"SceneDataConfig.caption_probability must be a number in [0, 1], got {self.caption_probability!r}"
+            )
         for name, low, high in (
             ("num_train", 1, 1_000_000),
             ("num_heldout", 1, 1_000_000),
             ("image_size", 32, 2048),
             ("seed", 0, 2**63 - 1),
+            ("conversations_per_image", 1, 100),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -238,7 +249,9 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
             scene_records.append({"id": record_id, "split": split, "image": image, "scene": scene.to_dict()})
             if split == "train":
                 pretrain.append(_conversation_record(record_id, image, [("", caption(scene))]))
-                finetune.append(_conversation_record(record_id, image, _finetune_turns(scene, rng)))
+                for conversation in range(config.conversations_per_image):
+                    conversation_id = record_id if conversation == 0 else f"{record_id}-{conversation}"
+                    finetune.append(_conversation_record(conversation_id, image, _finetune_turns(scene, rng, config.caption_probability)))
             else:
                 for question_type in QUESTION_TYPES:
                     # Exactly balanced Yes/No over the held-out images: majority baseline = chance.
@@ -255,7 +268,7 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
                     )
             bar.update()
     bar.close()
-    num_text = max(1, config.num_train // _TRAIN_IMAGES_PER_TEXT_RECORD)
+    num_text = max(1, config.num_train * config.conversations_per_image // _TRAIN_IMAGES_PER_TEXT_RECORD)
     for index in range(num_text):
         # The stream after the image splits' ids, so text records never share a generator with an image.
         rng = np.random.default_rng([config.seed, len(SPLITS), index])
@@ -277,7 +290,7 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
     }
 
 
-def _finetune_turns(scene: Scene, rng: np.random.Generator) -> list[tuple[str, str]]:
+def _finetune_turns(scene: Scene, rng: np.random.Generator, caption_probability: float) -> list[tuple[str, str]]:
     """Six short-answer turns in random order, then sometimes a caption.
 
     Every turn is supervised, so a turn whose answer an earlier turn already gave away teaches
@@ -306,7 +319,7 @@ def _finetune_turns(scene: Scene, rng: np.random.Generator) -> list[tuple[str, s
                 if question.about is not None:
                     talked_about.append(question.about)
                 break
-    if rng.random() < _CAPTION_TURN_PROBABILITY:
+    if rng.random() < caption_probability:
         turns.append((CAPTION_QUESTIONS[int(rng.integers(len(CAPTION_QUESTIONS)))], caption(scene)))
     return turns
 

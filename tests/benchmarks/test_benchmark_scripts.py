@@ -81,3 +81,59 @@ def test_gpu_report_dry_run_writes_every_section_with_its_table(tmp_path):
 def test_gpu_report_notes_a_section_that_runs_out_and_goes_on(tmp_path):
     report = _gpu_report(tmp_path, SECTION_LIMIT="1")
     assert report.count("ran out of its 1 s") == 4  # every section is written, none stops the report
+
+
+def test_answer_probe_asks_about_every_object_in_training_wordings():
+    from llava_vitsplit.quickstart.scenes import sample_scene, scene_rng
+
+    attribute_questions = runpy.run_path(str(SCRIPTS / "answer_probe.py"))["attribute_questions"]
+    records = [
+        {"split": split, "image": f"{split}_{i}.png", "scene": sample_scene(scene_rng(0, split, i), split).to_dict()}
+        for split in ("train", "heldout")
+        for i in range(6)
+    ]
+    for attribute, other in (("colour", "shape"), ("shape", "colour")):
+        questions = attribute_questions(records, attribute)
+        objects = [(r, o) for r in records for o in r["scene"]["objects"]]
+        assert len(questions) == len(objects)
+        for question, (record, obj) in zip(questions, objects, strict=True):
+            assert (question["split"], question["image"]) == (record["split"], record["image"])
+            assert question["answer"] == obj[attribute].capitalize()
+            assert obj[other] in question["question"] and obj[attribute] not in question["question"].lower()
+
+
+def test_answer_probe_reads_the_last_prompt_token_whatever_the_left_padding():
+    import torch
+    from transformers import LlamaConfig
+
+    from llava_vitsplit.model import (
+        LlavaViTSplitConfig,
+        LlavaViTSplitForConditionalGeneration,
+        LlavaViTSplitProcessor,
+    )
+    from llava_vitsplit.model.tokenizer import prepare_tokenizer
+    from tests.model.tiny import GRID_TOKENS, TEXT_CONFIG, random_image, tiny_tokenizer, tiny_tower
+
+    answer_states = runpy.run_path(str(SCRIPTS / "answer_probe.py"))["answer_states"]
+    tokenizer = tiny_tokenizer()
+    prepare_tokenizer(tokenizer)
+    tower, image_processor = tiny_tower("dinov2")
+    processor = LlavaViTSplitProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=8)
+    config = LlavaViTSplitConfig(
+        vision_config=tower.config,
+        text_config=LlamaConfig(**{**TEXT_CONFIG, "vocab_size": len(tokenizer)}),
+        image_token_id=tokenizer.convert_tokens_to_ids(processor.image_token),
+        image_seq_length=GRID_TOKENS,
+    )
+    model = LlavaViTSplitForConditionalGeneration(config).eval()
+    requests = [
+        (random_image(seed=0), f"{processor.image_token}\nab"),
+        (random_image(seed=1), f"{processor.image_token}\nabc abc abc"),
+    ]
+    together, choices = answer_states(model, processor, requests, [0, 2], candidate_ids=[5, 6, 7], batch_size=2)
+    assert together[2].shape == (2, model.config.text_config.hidden_size) and choices.shape == (2,)
+    for index, request in enumerate(requests):
+        alone, _ = answer_states(model, processor, [request], [0, 2], candidate_ids=[5, 6, 7])
+        for layer in (0, 2):
+            torch.testing.assert_close(together[layer][index], alone[layer][0], atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(together[2][0], together[2][1])

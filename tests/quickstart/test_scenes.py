@@ -154,6 +154,50 @@ def test_finetune_json_is_llava_multiturn_with_captions_and_text_only_records(ti
                 assert answer["value"] == str(len(words.split()))
 
 
+def test_more_conversations_per_image_ask_the_same_images_new_questions(tiny_data, tmp_path):
+    config = SceneDataConfig(**{**asdict(TINY), "conversations_per_image": 3})
+    data = make_scenes(tmp_path / "c3", config, progress=False)
+    records = _read(data.finetune_json)
+    with_image = [r for r in records if "image" in r]
+    assert len(with_image) == 3 * TINY.num_train
+    assert len({r["id"] for r in records}) == len(records)
+    assert len(records) - len(with_image) == 3 * TINY.num_train // 20  # text-only: one per 20 conversations
+    single = {r["id"]: r for r in _read(tiny_data.finetune_json)}
+    by_image: dict[str, list[dict]] = {}
+    for record in with_image:
+        by_image.setdefault(record["image"], []).append(record)
+    assert len(by_image) == TINY.num_train and all(len(v) == 3 for v in by_image.values())
+    for first, *others in by_image.values():
+        assert first == single[first["id"]]  # the first conversation is the one-per-image data's
+        assert all(o["id"].startswith(first["id"] + "-") for o in others)
+    # The other conversations are new draws: most differ from the first in their questions.
+    questions = [[tuple(t["value"] for t in r["conversations"][::2]) for r in v] for v in by_image.values()]
+    assert sum(len(set(q)) == 3 for q in questions) > TINY.num_train // 2
+    # The images, captions and held-out questions are those of the one-per-image data.
+    for name in ("pretrain.json", "heldout.json", "scenes.json"):
+        assert (data.out_dir / name).read_bytes() == (tiny_data.out_dir / name).read_bytes()
+
+
+@pytest.mark.parametrize("probability", [0.0, 1.0])
+def test_caption_probability_sets_which_conversations_end_with_the_caption(tiny_data, tmp_path, probability):
+    config = SceneDataConfig(**{**asdict(TINY), "caption_probability": probability})
+    data = make_scenes(tmp_path / "captions", config, progress=False)
+    captions = {r["image"]: r["conversations"][1]["value"] for r in _read(data.pretrain_json)}
+    default = {r["id"]: r for r in _read(tiny_data.finetune_json)}
+    for record in _read(data.finetune_json):
+        if "image" not in record:
+            continue
+        ends_with_caption = record["conversations"][-1]["value"] == captions[record["image"]]
+        assert ends_with_caption == (probability == 1.0), record["id"]
+        # Only the caption turn changes: the questions are those of the default data.
+        assert _without_caption(record, captions) == _without_caption(default[record["id"]], captions)
+
+
+def _without_caption(record: dict, captions: dict[str, str]) -> list[dict]:
+    turns = record["conversations"]
+    return turns[:-2] if turns[-1]["value"] == captions[record["image"]] else turns
+
+
 def test_heldout_images_and_layouts_are_disjoint_from_train(tiny_data):
     specs = _read(tiny_data.out_dir / "scenes.json")
     train = [s for s in specs if s["split"] == "train"]
@@ -376,7 +420,17 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"num_train": 0}, {"num_heldout": -1}, {"image_size": 16}, {"seed": -1}, {"num_train": 2.5}]
+    "kwargs",
+    [
+        {"num_train": 0},
+        {"num_heldout": -1},
+        {"image_size": 16},
+        {"seed": -1},
+        {"num_train": 2.5},
+        {"conversations_per_image": 0},
+        {"caption_probability": 1.5},
+        {"caption_probability": True},
+    ],
 )
 def test_bad_config_is_rejected_with_the_field_name(kwargs):
     name = next(iter(kwargs))
@@ -504,11 +558,20 @@ def test_cli_defaults_match_the_config_and_generate(tmp_path, capsys):
     args = parser.parse_args(["make-sample-data"])
     assert Path(args.out) == DEFAULT_OUT_DIR
     defaults = SceneDataConfig()
-    assert (args.num_train, args.num_heldout, args.image_size, args.seed) == (
+    assert (
+        args.num_train,
+        args.num_heldout,
+        args.image_size,
+        args.seed,
+        args.conversations_per_image,
+        args.caption_probability,
+    ) == (
         defaults.num_train,
         defaults.num_heldout,
         defaults.image_size,
         defaults.seed,
+        defaults.conversations_per_image,
+        defaults.caption_probability,
     )
     args = parser.parse_args(
         [
