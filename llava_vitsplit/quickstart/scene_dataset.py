@@ -59,7 +59,7 @@ _DATA_ENTRIES = (IMAGES_DIR, PRETRAIN_FILE, FINETUNE_FILE, HELDOUT_FILE, SCENES_
 # One question of every type plus one more about an object: six short-answer turns per image.
 _EXTRA_TURN_TYPES = ("colour", "shape", "position")
 # One text-only record per this many image conversations (at least one).
-_TRAIN_IMAGES_PER_TEXT_RECORD = 20
+_IMAGE_CONVERSATIONS_PER_TEXT_RECORD = 20
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,8 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
                 pretrain.append(_conversation_record(record_id, image, [("", caption(scene))]))
                 for conversation in range(config.conversations_per_image):
                     conversation_id = record_id if conversation == 0 else f"{record_id}-{conversation}"
-                    finetune.append(_conversation_record(conversation_id, image, _finetune_turns(scene, rng, config.caption_probability)))
+                    turns = _finetune_turns(scene, rng, config.caption_probability)
+                    finetune.append(_conversation_record(conversation_id, image, turns))
             else:
                 for question_type in QUESTION_TYPES:
                     # Exactly balanced Yes/No over the held-out images: majority baseline = chance.
@@ -268,7 +269,7 @@ def _write_dataset(folder: Path, config: SceneDataConfig, progress: bool) -> dic
                     )
             bar.update()
     bar.close()
-    num_text = max(1, config.num_train * config.conversations_per_image // _TRAIN_IMAGES_PER_TEXT_RECORD)
+    num_text = max(1, config.num_train * config.conversations_per_image // _IMAGE_CONVERSATIONS_PER_TEXT_RECORD)
     for index in range(num_text):
         # The stream after the image splits' ids, so text records never share a generator with an image.
         rng = np.random.default_rng([config.seed, len(SPLITS), index])
