@@ -13,6 +13,11 @@ their direction): object against background (an object-centre token against the 
 with no object on them) and object against object (the centre tokens of two objects of one image).
 Near 1, objects look like the background and like one another, and attention cannot pick them out.
 
+For the same reason (a probe on standardised features finds a class in any direction, however
+faint), it prints the share of the object tokens' variance that colour and shape explain (the
+spread of the class means over the spread of the tokens, on all images): how much of what the LLM
+meets at an object changes with its colour or its shape.
+
     python scripts/benchmarks/projector_probe.py playground/checkpoints/quickstart-pretrain \\
         playground/checkpoints/quickstart-finetune
 
@@ -75,6 +80,16 @@ def token_cosines(token_maps: torch.Tensor, scenes: list[dict]) -> tuple[float, 
             similarity = objects @ objects.T
             against_objects.append(similarity[~torch.eye(len(centres), dtype=torch.bool)].mean())
     return torch.stack(against_background).mean().item(), torch.stack(against_objects).mean().item()
+
+
+def variance_share(tokens: torch.Tensor, labels: torch.Tensor) -> float:
+    """Between-class sum of squares over the total one, for `(N, C)` tokens and `(N,)` class labels:
+    1 when every token is its class's mean, 0 when every class has the same mean."""
+    centred = tokens - tokens.mean(0)
+    between = sum(
+        (labels == label).sum() * centred[labels == label].mean(0).square().sum() for label in labels.unique()
+    )
+    return (between / centred.square().sum()).item()
 
 
 def probe_accuracy(train_x, train_y, test_x, test_y, num_classes: int) -> float:
@@ -144,15 +159,25 @@ def main() -> None:
                 )
                 for attribute in ATTRIBUTES
             }
+            shares = {
+                attribute: variance_share(
+                    torch.cat([tokens["train"], tokens["heldout"]]),
+                    torch.cat([labels[attribute]["train"], labels[attribute]["heldout"]]),
+                )
+                for attribute in ATTRIBUTES
+            }
             norms = token_maps.flatten(0, 2).norm(dim=-1)
             heldout = [scenes[i] for i in splits["heldout"]]
-            rows.append((source, scores, norms.mean().item(), *token_cosines(token_maps[splits["heldout"]], heldout)))
+            cosines = token_cosines(token_maps[splits["heldout"]], heldout)
+            rows.append((source, scores, shares, norms.mean().item(), *cosines))
 
-    print("linear probes on held-out objects (chance: colour 1/6, shape 1/5); cosines on held-out images")
-    print(f"{'features':<60}{'colour':>8}{'shape':>8}{'token norm':>12}{'cos obj/bg':>12}{'cos obj/obj':>12}")
-    for source, scores, norm, background, objects in rows:
-        print(f"{source[-60:]:<60}{scores['colour']:>8.1%}{scores['shape']:>8.1%}{norm:>12.1f}"
-              f"{background:>12.2f}{objects:>12.2f}")
+    print("linear probes on held-out objects (chance: colour 1/6, shape 1/5); the share of the object tokens'")
+    print("variance that colour and shape explain (all objects); cosines on held-out images")
+    print(f"{'features':<60}{'colour':>8}{'shape':>8}{'colour var':>12}{'shape var':>11}{'token norm':>12}"
+          f"{'cos obj/bg':>12}{'cos obj/obj':>12}")
+    for source, scores, shares, norm, background, objects in rows:
+        print(f"{source[-60:]:<60}{scores['colour']:>8.1%}{scores['shape']:>8.1%}{shares['colour']:>12.3f}"
+              f"{shares['shape']:>11.3f}{norm:>12.1f}{background:>12.2f}{objects:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,19 @@ def test_projector_probe_cosines_tell_distinct_objects_from_blurred_ones():
     assert token_cosines(blurred[None], [scene]) == pytest.approx((2**-0.5, 0.5))
 
 
+def test_projector_probe_variance_share_is_what_the_class_means_explain():
+    import torch
+
+    variance_share = runpy.run_path(str(SCRIPTS / "projector_probe.py"))["variance_share"]
+    labels = torch.tensor([0, 0, 1, 1])
+    means = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    assert variance_share(means[labels], labels) == pytest.approx(1.0)
+    # Noise along the second axis that both classes share halves it: between 2 x 2 x 1, total 4 + 4.
+    noise = torch.tensor([[0.0, 1.0], [0.0, -1.0], [0.0, 1.0], [0.0, -1.0]])
+    assert variance_share(means[labels] + noise, labels) == pytest.approx(0.5)
+    assert variance_share(noise, labels) == pytest.approx(0.0)
+
+
 def _gpu_report(tmp_path, **env) -> str:
     report = tmp_path / "report.md"
     subprocess.run(["bash", str(SCRIPTS / "gpu_report.sh"), str(report)], check=True, capture_output=True,
