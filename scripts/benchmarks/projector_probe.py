@@ -159,10 +159,10 @@ def main() -> None:
                 )
                 for attribute in ATTRIBUTES
             }
+            every_token = torch.cat([tokens["train"], tokens["heldout"]])
             shares = {
                 attribute: variance_share(
-                    torch.cat([tokens["train"], tokens["heldout"]]),
-                    torch.cat([labels[attribute]["train"], labels[attribute]["heldout"]]),
+                    every_token, torch.cat([labels[attribute]["train"], labels[attribute]["heldout"]])
                 )
                 for attribute in ATTRIBUTES
             }
